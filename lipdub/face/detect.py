@@ -1,0 +1,49 @@
+"""Per-frame face landmarks from an offline landmarker whose model ships in its package.
+
+MediaPipe face mesh (468 points) is the default backend. Frames are analysed at most
+``MAX_SIDE`` pixels on their long side; landmarks come back in full-frame pixels.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+MAX_SIDE = 1280
+MAX_FACES = 4
+
+
+def backend_name() -> str:
+    return "mediapipe-facemesh"
+
+
+class Landmarker:
+    """Streaming landmarker: ``__call__(frame) -> [F, 468, 2]`` float32 pixel landmarks of every
+    face found (F may be 0)."""
+
+    def __init__(self, max_faces: int = MAX_FACES, min_confidence: float = 0.5):
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from mediapipe.python.solutions import face_mesh
+
+        self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces,
+                                        refine_landmarks=False, min_detection_confidence=min_confidence,
+                                        min_tracking_confidence=0.5)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        scale = min(1.0, MAX_SIDE / max(h, w))
+        img = frame
+        if scale < 1.0:
+            import cv2
+
+            img = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        res = self._mesh.process(np.ascontiguousarray(img))
+        if not res.multi_face_landmarks:
+            return np.zeros((0, 468, 2), np.float32)
+        out = np.array([[(p.x, p.y) for p in f.landmark[:468]] for f in res.multi_face_landmarks], np.float32)
+        out *= np.array([w, h], np.float32)
+        return out
+
+    def close(self):
+        self._mesh.close()
