@@ -1,0 +1,224 @@
+"""Training of the MotionTransformer on preprocessed shards (see lipdub.train.preprocess).
+
+Each example pairs a target window of one clip with a reference drawn from another time of the
+same speaker (the rest of that clip, or another clip of the speaker). Loss: L1 on the lips plus an
+L1 velocity term, both in units of cfg.lip_scale. Runs on accelerate (CPU, one GPU, or
+`accelerate launch` for several), with mixed precision, periodic checkpoints, resume, and a JSONL
+loss log beside the output file.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from lipdub.errors import InputError
+
+Progress = Callable[[str, int, int], None] | None
+
+
+@dataclass
+class Clip:
+    """One talking-face recording: feats [T, D], voiced [T], lips [T, 40, 2] (NaN = no face)."""
+
+    feats: np.ndarray
+    voiced: np.ndarray
+    lips: np.ndarray
+    speaker: str
+    name: str = ""
+    crops: np.ndarray | None = None  # [K, S, S, 3] uint8 mouth crops (renderer training only)
+    crop_index: np.ndarray | None = None  # [K] frame of each crop
+    crop_points: np.ndarray | None = None  # [K, P, 2] landmarks in crop pixels
+
+
+@dataclass
+class MotionTrainConfig:
+    steps: int = 3000
+    batch_size: int = 16
+    window: int = 48  # target frames per example
+    ref_len: int = 150  # reference frames per example (at most)
+    gap: int = 8  # frames kept between the target window and a same-clip reference
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    vel_weight: float = 1.0
+    grad_clip: float = 1.0
+    mixed_precision: str = "no"  # "no" | "fp16" | "bf16"
+    checkpoint_every: int = 500
+    log_every: int = 25
+    seed: int = 0
+    holdout: list = field(default_factory=list)
+
+
+def load_clips(data_dir, holdout=(), want_crops: bool = False) -> list[Clip]:
+    """Clips from every *.npz shard under data_dir, leaving out speakers (or shard stems) in holdout."""
+    clips = []
+    for p in sorted(Path(data_dir).rglob("*.npz")):
+        with np.load(p, allow_pickle=False) as z:
+            speaker = str(z["speaker"])
+            if speaker in holdout or p.stem in holdout:
+                continue
+            crops = (z["crops"], z["crop_index"], z["crop_points"].astype(np.float32)) if want_crops else ()
+            clips.append(Clip(z["feats"].astype(np.float32), z["voiced"].astype(np.float32),
+                              z["lips"].astype(np.float32), speaker, p.stem, *crops))
+    if not clips:
+        raise InputError(f"no training shards (*.npz) in {data_dir} (make them with: lipdub preprocess)")
+    return clips
+
+
+class PairSampler:
+    """Batches of (target window, same-speaker reference) as numpy arrays; batch k of a given seed
+    is always the same, so a resumed run sees the data it would have seen."""
+
+    def __init__(self, clips: list[Clip], cfg: MotionTrainConfig):
+        self.clips, self.cfg = [c for c in clips if len(c.feats) >= cfg.window], cfg
+        if not self.clips:
+            raise InputError(f"every clip is shorter than the training window ({cfg.window} frames)")
+        self.by_speaker: dict[str, list[int]] = {}
+        for i, c in enumerate(self.clips):
+            self.by_speaker.setdefault(c.speaker, []).append(i)
+        self.weights = np.array([len(c.feats) for c in self.clips], float)
+        self.weights /= self.weights.sum()
+
+    def _reference(self, rng, ci: int, s: int, e: int):
+        cfg, clip = self.cfg, self.clips[ci]
+        pieces = [(ci, 0, s - cfg.gap), (ci, e + cfg.gap, len(clip.feats))]
+        pieces += [(j, 0, len(self.clips[j].feats)) for j in self.by_speaker[clip.speaker] if j != ci]
+        pieces = [p for p in pieces if p[2] - p[1] >= 8]
+        if not pieces:  # clip too short to hold both: the reference overlaps the target
+            pieces = [(ci, 0, len(clip.feats))]
+        lens = np.array([b - a for _, a, b in pieces], float)
+        j, a, b = pieces[rng.choice(len(pieces), p=lens / lens.sum())]
+        n = min(cfg.ref_len, b - a)
+        a = a + int(rng.integers(0, b - a - n + 1))
+        return self.clips[j], a, a + n
+
+    def batch(self, k: int) -> dict:
+        cfg = self.cfg
+        rng = np.random.default_rng([cfg.seed, k])
+        B, W, R = cfg.batch_size, cfg.window, cfg.ref_len
+        D = self.clips[0].feats.shape[1]
+        out = dict(feats=np.zeros((B, W, D), np.float32), voiced=np.zeros((B, W), np.float32),
+                   lips=np.zeros((B, W, 40, 2), np.float32), valid=np.zeros((B, W), bool),
+                   ref_feats=np.zeros((B, R, D), np.float32), ref_voiced=np.zeros((B, R), np.float32),
+                   ref_lips=np.zeros((B, R, 40, 2), np.float32), ref_valid=np.zeros((B, R), bool))
+        for i in range(B):
+            ci = int(rng.choice(len(self.clips), p=self.weights))
+            c = self.clips[ci]
+            s = int(rng.integers(0, len(c.feats) - W + 1))
+            out["feats"][i], out["voiced"][i] = c.feats[s:s + W], c.voiced[s:s + W]
+            lips = c.lips[s:s + W]
+            out["valid"][i] = np.isfinite(lips).all(axis=(1, 2))
+            out["lips"][i] = np.nan_to_num(lips)
+            r, a, b = self._reference(rng, ci, s, s + W)
+            n = b - a
+            out["ref_feats"][i, :n], out["ref_voiced"][i, :n] = r.feats[a:b], r.voiced[a:b]
+            out["ref_valid"][i, :n] = np.isfinite(r.lips[a:b]).all(axis=(1, 2))
+            out["ref_lips"][i, :n] = np.nan_to_num(r.lips[a:b])
+        return out
+
+
+def to_tensors(batch: dict, device) -> dict:
+    import torch
+
+    return {k: torch.as_tensor(v, device=device) for k, v in batch.items()}
+
+
+def motion_loss(model, b: dict):
+    """(total, {"l1", "vel"}) for a batch of tensors; frames without a face are left out."""
+    import torch
+
+    pred = model(b["feats"], b["voiced"], b["ref_feats"], b["ref_voiced"], b["ref_lips"], b["ref_valid"])
+    scale = model.cfg.lip_scale if hasattr(model, "cfg") else model.module.cfg.lip_scale
+    err = (pred.float() - b["lips"]).abs().mean(dim=(2, 3)) / scale  # [B, W]
+    m = b["valid"].float()
+    l1 = (err * m).sum() / m.sum().clamp_min(1)
+    dv = ((pred[:, 1:] - pred[:, :-1]).float() - (b["lips"][:, 1:] - b["lips"][:, :-1])).abs()
+    mv = m[:, 1:] * m[:, :-1]
+    vel = (dv.mean(dim=(2, 3)) / scale * mv).sum() / mv.sum().clamp_min(1)
+    return l1, vel, torch.stack([l1.detach(), vel.detach()])
+
+
+def _latest_checkpoint(ckpt_dir: Path):
+    steps = sorted((int(p.name.split("-")[1]), p) for p in ckpt_dir.glob("step-*") if (p / "done").exists())
+    return steps[-1] if steps else (0, None)
+
+
+def fit_model(model, clips: list[Clip], cfg: MotionTrainConfig, ckpt_dir: Path | None = None,
+              log_path: Path | None = None, progress: Progress = None, cpu: bool = False):
+    """Train ``model`` in place on ``clips`` for cfg.steps optimiser steps; resumes from the latest
+    complete checkpoint in ckpt_dir. Returns the unwrapped model."""
+    import torch
+    from accelerate import Accelerator
+
+    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cpu)
+    torch.manual_seed(cfg.seed)
+    sampler = PairSampler(clips, cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: min(1.0, (k + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * k / max(cfg.steps, 1)))))
+    model, opt, sched = acc.prepare(model, opt, sched)
+    start = 0
+    if ckpt_dir is not None:
+        start, path = _latest_checkpoint(Path(ckpt_dir))
+        if path is not None:
+            acc.load_state(str(path))
+    log = open(log_path, "a") if (log_path and acc.is_main_process) else None
+    model.train()
+    t0, running = time.time(), []
+    try:
+        for k in range(start, cfg.steps):
+            b = to_tensors(sampler.batch(k * acc.num_processes + acc.process_index), acc.device)
+            with acc.autocast():
+                l1, vel, parts = motion_loss(model, b)
+                loss = l1 + cfg.vel_weight * vel
+            opt.zero_grad(set_to_none=True)
+            acc.backward(loss)
+            if cfg.grad_clip:
+                acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            running.append(parts.cpu().numpy())
+            if (k + 1) % cfg.log_every == 0 or k + 1 == cfg.steps:
+                l1m, velm = np.mean(running, axis=0)
+                running = []
+                if log:
+                    log.write(json.dumps(dict(step=k + 1, l1=float(l1m), vel=float(velm),
+                                              lr=sched.get_last_lr()[0], seconds=round(time.time() - t0, 1))) + "\n")
+                    log.flush()
+                if progress:
+                    progress("train motion", k + 1, cfg.steps)
+            if ckpt_dir is not None and ((k + 1) % cfg.checkpoint_every == 0):
+                d = Path(ckpt_dir) / f"step-{k + 1}"
+                acc.save_state(str(d))
+                if acc.is_main_process:
+                    (d / "done").write_text("ok")
+    finally:
+        if log:
+            log.close()
+    model.eval()
+    return acc.unwrap_model(model)
+
+
+def train(data_dir, out, cfg: MotionTrainConfig | None = None, model_cfg=None,
+          progress: Progress = None, cpu: bool = False) -> Path:
+    """Train a MotionTransformer on the shards in data_dir and save it to ``out`` (safetensors,
+    config and training settings in the metadata). Checkpoints go to <out>.ckpt/, the loss log to
+    <out>.log.jsonl; an interrupted run with the same arguments resumes."""
+    from lipdub.motion.neural import save_model
+    from lipdub.motion.transformer import MotionTransformer, MotionTransformerConfig
+
+    cfg = cfg or MotionTrainConfig()
+    out = Path(out)
+    clips = load_clips(data_dir, cfg.holdout)
+    feat_dim = clips[0].feats.shape[1]
+    model_cfg = model_cfg or MotionTransformerConfig(feat_dim=feat_dim)
+    if model_cfg.feat_dim != feat_dim:
+        raise InputError(f"shards have {feat_dim}-dim features, model config says {model_cfg.feat_dim}")
+    model = fit_model(MotionTransformer(model_cfg), clips, cfg, Path(f"{out}.ckpt"),
+                      Path(f"{out}.log.jsonl"), progress, cpu)
+    speakers = sorted({c.speaker for c in clips})
+    return save_model(model, out, extra={"train": asdict(cfg), "speakers": speakers})
