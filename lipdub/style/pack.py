@@ -1,0 +1,211 @@
+"""The style reference: analyse a video once (landmarks, lips, audio features, mouth exemplars)
+and store it as a ``.lipstyle`` pack that loads in well under a second."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import InputError
+from ..face import geometry as G
+from ..face.align import CropSpace
+from ..face.landmarks import EYES, LIPS, RIGID, mouth_opening
+from ..face.track import build_track, canonical_lips, head_pose
+from ..types import AudioTrack, FaceTrack, StylePack, VideoInfo
+
+FORMAT_VERSION = 1
+MAX_EXEMPLARS = 1200  # mouth crops kept in memory; longer videos keep every k-th frame
+Progress = Callable[[str, int, int], None]
+
+
+def _normalised(points: np.ndarray) -> np.ndarray:
+    iod = np.linalg.norm(points[EYES[0]] - points[EYES[1]])
+    return (points - points[RIGID].mean(0)) / iod
+
+
+class _Exemplars:
+    """Bounded reservoir of mouth crops: every ``stride``-th frame, stride doubling when full."""
+
+    def __init__(self, limit: int = MAX_EXEMPLARS):
+        self.limit, self.stride = limit, 1
+        self.items: dict[int, tuple] = {}  # frame -> (crop, crop-pixel points, frame points)
+
+    def wants(self, t: int) -> bool:
+        return t % self.stride == 0
+
+    def add(self, t: int, crop: np.ndarray, points: np.ndarray, raw: np.ndarray):
+        self.items[t] = (crop, points, raw)
+        if len(self.items) > self.limit:
+            self.stride *= 2
+            self.items = {k: v for k, v in self.items.items() if k % self.stride == 0}
+
+
+def source_hash(path: Path, limit: int = 64 << 20) -> str:
+    """sha256 of the file's first ``limit`` bytes and its size."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(limit))
+    h.update(str(path.stat().st_size).encode())
+    return h.hexdigest()
+
+
+def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pack: bool = True,
+                  template: np.ndarray | None = None, progress: Progress | None = None
+                  ) -> tuple[FaceTrack | None, StylePack | None]:
+    """One decode pass over ``info``: the face track and (want_pack) the style pack.
+
+    audio: the video's own speech (None: the pack has no audio-lip pairs and motion falls back to
+    the generic prior). template: canonical space to use (a style pack's, so that lips of two
+    videos are comparable). Returns (None, None) when no face is found in any frame.
+    """
+    from ..face.detect import Landmarker
+    from ..media.video import iter_frames
+
+    lm = Landmarker()
+    dets: list[np.ndarray] = []
+    ex = _Exemplars()
+    space: CropSpace | None = None
+    tmpl = template
+    try:
+        for t, frame in enumerate(iter_frames(info)):
+            faces = lm(frame)
+            dets.append(faces)
+            if want_pack and len(faces):
+                f = faces[int(np.argmax(np.linalg.norm(faces[:, EYES[0]] - faces[:, EYES[1]], axis=1)))]
+                if tmpl is None:
+                    tmpl = _normalised(f).astype(np.float32)
+                if space is None:
+                    space = CropSpace.from_template(tmpl, float(np.linalg.norm(f[EYES[0]] - f[EYES[1]])))
+                if ex.wants(t):
+                    m = G.fit_similarity(f[RIGID], tmpl[RIGID])
+                    to_crop = space.frame_to_crop(m)
+                    import cv2
+
+                    crop = cv2.warpAffine(frame, to_crop, (space.size, space.size), flags=cv2.INTER_CUBIC,
+                                          borderMode=cv2.BORDER_REPLICATE)
+                    ex.add(t, crop, G.apply(to_crop, f).astype(np.float32), f)
+            if progress and t % 10 == 0:
+                progress("analyse", t + 1, info.n_frames)
+    finally:
+        lm.close()
+    if progress:
+        progress("analyse", len(dets), len(dets))
+    voiced = feats = None
+    if audio is not None and len(dets):
+        from ..audio.features import frame_features
+
+        af = frame_features(audio, info.fps, len(dets))
+        feats, voiced = af.feats, af.voiced
+    if tmpl is None and template is None and any(len(d) for d in dets):
+        first = next(d for d in dets if len(d))
+        tmpl = _normalised(first[0]).astype(np.float32)
+    track = build_track(dets, face=face, voiced=voiced, template=tmpl)
+    if track is None:
+        return None, None
+    if not want_pack:
+        return track, None
+    return track, _make_pack(info, track, ex, space, feats, voiced)
+
+
+def _make_pack(info, track, ex, space, feats, voiced) -> StylePack:
+    T = len(track)
+    keep_t, crops, cpts = [], [], []
+    for t, (crop, pts, raw) in sorted(ex.items.items()):
+        # the reservoir held the largest face; keep it only where that is the tracked face
+        if track.found[t] and np.median(np.linalg.norm(raw - track.points[t], axis=1)) < 0.2 * _iod_px(track, t):
+            keep_t.append(t)
+            crops.append(crop)
+            cpts.append(pts)
+    lips = canonical_lips(track)
+    if feats is None:
+        feats = np.zeros((T, 0), np.float32)
+        voiced = np.zeros(T, np.float32)
+    return StylePack(
+        feats=feats.astype(np.float32), voiced=voiced.astype(np.float32), lips=lips.astype(np.float32),
+        pose=head_pose(track), rest_lips=rest_shape(lips, voiced), template=track.template,
+        crops=np.asarray(crops, np.uint8).reshape(-1, space.size, space.size, 3),
+        crop_index=np.asarray(keep_t, np.int64), crop_points=np.asarray(cpts, np.float32).reshape(-1, 468, 2),
+        fps=Fraction(info.fps),
+        meta={"version": FORMAT_VERSION, "source": Path(info.path).name, "sha256": source_hash(Path(info.path)),
+              "canon_to_crop": space.canon_to_crop.tolist(), "crop_size": space.size,
+              "frames": T, "has_audio": bool(feats.shape[1])})
+
+
+def _iod_px(track: FaceTrack, t: int) -> float:
+    p = track.points[t]
+    return float(np.linalg.norm(p[EYES[0]] - p[EYES[1]]))
+
+
+def rest_shape(lips: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """[40, 2] the speaker's resting lips: median of silent frames with the mouth nearly closed."""
+    ok = np.isfinite(lips[:, 0, 0])
+    op = mouth_opening(lips)
+    cand = ok & (voiced < 0.5) if voiced is not None and len(voiced) == len(lips) else ok
+    if cand.sum() < 3:
+        cand = ok
+    thr = np.nanpercentile(op[cand], 25)
+    sel = cand & (op <= thr)
+    return np.median(lips[sel], axis=0).astype(np.float32)
+
+
+def crop_space(pack: StylePack) -> CropSpace:
+    return CropSpace(np.asarray(pack.meta["canon_to_crop"], np.float64), int(pack.meta["crop_size"]))
+
+
+# --- .lipstyle files: a zip of .npy arrays, crops as PNG, meta.json ---------------------------
+_ARRAYS = ("feats", "voiced", "lips", "pose", "rest_lips", "template", "crop_index", "crop_points")
+
+
+def save_pack(pack: StylePack, path) -> Path:
+    """Write ``pack`` to ``path`` (a .lipstyle zip) atomically."""
+    import cv2
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+            meta = dict(pack.meta, fps=[pack.fps.numerator, pack.fps.denominator], n_crops=len(pack.crops))
+            z.writestr("meta.json", json.dumps(meta))
+            for name in _ARRAYS:
+                buf = io.BytesIO()
+                np.save(buf, getattr(pack, name))
+                z.writestr(f"{name}.npy", buf.getvalue())
+            for i, crop in enumerate(pack.crops):
+                ok, png = cv2.imencode(".png", crop[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
+                z.writestr(f"crops/{i:05d}.png", png.tobytes())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_pack(path) -> StylePack:
+    """Read a .lipstyle pack; InputError naming the file when it is not one or of another version."""
+    import cv2
+
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            meta = json.loads(z.read("meta.json"))
+            if meta.get("version") != FORMAT_VERSION:
+                raise InputError(f"{path}: style pack format version {meta.get('version')} is not supported "
+                                 f"(this lipdub reads version {FORMAT_VERSION}); run lipdub prepare-style again")
+            arrays = {n: np.load(io.BytesIO(z.read(f"{n}.npy"))) for n in _ARRAYS}
+            n, s = int(meta["n_crops"]), int(meta["crop_size"])
+            crops = np.empty((n, s, s, 3), np.uint8)
+            for i in range(n):
+                crops[i] = cv2.imdecode(np.frombuffer(z.read(f"crops/{i:05d}.png"), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"{path}: not a lipdub style pack ({e.__class__.__name__}: {e})") from None
+    fps = Fraction(*meta.pop("fps"))
+    meta.pop("n_crops")
+    return StylePack(crops=crops, fps=fps, meta=meta, **arrays)
