@@ -47,7 +47,7 @@ def _gate(voiced: np.ndarray) -> np.ndarray:
     return np.clip(gaussian_filter1d(voiced.astype(np.float64), 1.0), 0, 1)[:, None, None]
 
 
-def predict(feats: AudioFeatures, pack: StylePack, smooth: float = 0.8) -> LipMotion:
+def predict(feats: AudioFeatures, pack: StylePack, smooth: float = 1.0) -> LipMotion:
     """LipMotion [T, 40, 2] for the frames of ``feats`` in the pack's canonical space."""
     ok = _usable(pack)
     if not ok.any():

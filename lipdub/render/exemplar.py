@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..face import geometry as G
-from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, UPPER_BOUND, mouth_opening
+from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, NOSE_TIP, UPPER_BOUND, mouth_opening
 from ..face.track import head_pose
 from ..style.pack import crop_space
 from ..types import FaceTrack, LipMotion, StylePack
@@ -24,7 +24,7 @@ from .warp import coarse_map, tps_fit
 
 LIP_SIGMA = 0.03  # canonical units (inter-ocular distance = 1)
 POSE_SIGMA = 0.06
-SWITCH_COST = 3.0  # cost of jumping to a non-consecutive exemplar, in unary units
+SWITCH_COST = 6.0  # cost of jumping to a non-consecutive exemplar, in unary units
 CANDIDATES = 24
 
 
@@ -105,7 +105,8 @@ class ExemplarRenderer:
         jaw_low = np.maximum(jaw_dst, tgt[JAW])
         centre = tgt[LIPS].mean(0)
         jaw_low = centre + (jaw_low - centre) * 1.06
-        upper = tgt[UPPER_BOUND]
+        upper = tgt[UPPER_BOUND].copy()  # never above the nose tip: the upper face stays untouched
+        upper[:, 1] = np.maximum(upper[:, 1], tgt[NOSE_TIP, 1] + 0.03 * self.space.size)
         poly = G.apply(back, np.concatenate([upper, jaw_low[::-1]]))
         H, W = frame.shape[:2]
         pad = 4

@@ -1,0 +1,89 @@
+"""Exemplar renderer on a real face (scikit-image's astronaut photo, shipped in its wheel)."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from lipdub.face.landmarks import NOSE_TIP, mouth_opening
+from lipdub.render.exemplar import choose_exemplars
+
+
+def test_viterbi_follows_exact_matches_and_prefers_continuity():
+    rng = np.random.default_rng(0)
+    ex = rng.normal(0, 0.2, (30, 40, 2))
+    frames = np.arange(30)
+    target = ex[[3, 4, 5, 6, 20, 21, 22]]
+    path = choose_exemplars(target, np.zeros((7, 3)), ex, np.zeros((30, 3)), frames)
+    assert list(path) == [3, 4, 5, 6, 20, 21, 22]
+    # two exemplars equally good for frame 1: the one continuing frame 0's video wins
+    ex2 = np.stack([ex[0], ex[1], ex[1]])
+    path = choose_exemplars(np.stack([ex[0], ex[1]]), np.zeros((2, 3)), ex2, np.zeros((3, 3)), np.array([10, 50, 11]))
+    assert list(path) == [0, 2]
+
+
+@pytest.fixture(scope="module")
+def astronaut_setup():
+    skimage = pytest.importorskip("skimage")
+    from lipdub.face.detect import Landmarker
+    from lipdub.face.track import build_track
+    from lipdub.style.pack import _Exemplars, _make_pack
+    from lipdub.face.align import CropSpace
+    from lipdub.face import geometry as G
+    from lipdub.face.landmarks import EYES, RIGID
+    from lipdub.types import VideoInfo
+
+    img = np.ascontiguousarray(skimage.data.astronaut()[:300, 100:400])
+    lm = Landmarker()
+    dets = [lm(img) for _ in range(6)]
+    lm.close()
+    assert all(len(d) == 1 for d in dets)
+    track = build_track(dets)
+    f = dets[0][0]
+    space = CropSpace.from_template(track.template, float(np.linalg.norm(f[EYES[0]] - f[EYES[1]])))
+    ex = _Exemplars()
+    for t, d in enumerate(dets):
+        to_crop = space.frame_to_crop(G.fit_similarity(d[0][RIGID], track.template[RIGID]))
+        ex.add(t, space.warp_in(img, G.fit_similarity(d[0][RIGID], track.template[RIGID])), G.apply(to_crop, d[0]).astype(np.float32), d[0])
+    return img, track, ex, space
+
+
+def test_render_changes_only_the_lower_face(astronaut_setup, tmp_path):
+    from lipdub.render import make_renderer
+    from lipdub.style.pack import _make_pack
+    from lipdub.types import LipMotion, VideoInfo
+
+    img, track, ex, space = astronaut_setup
+    src = tmp_path / "a.mp4"
+    src.write_bytes(b"x")
+    info = VideoInfo(path=src, width=img.shape[1], height=img.shape[0], fps=Fraction(25), n_frames=6, duration=0.24)
+    pack = _make_pack(info, track, ex, space, None, None)
+    lips = np.repeat(pack.rest_lips[None], 6, 0).copy()
+    lower = lips[0, :, 1] > lips[0, :, 1].mean()
+    lips[3:, lower, 1] += 0.25  # open the mouth wide in frames 3-5
+    r = make_renderer("reference", pack, track, LipMotion(lips), np.arange(6))
+    out_closed, out_open = r.render(img, 0, 0), r.render(img, 4, 4)
+    nose_y = int(track.points[0, NOSE_TIP, 1])
+    np.testing.assert_array_equal(out_open[:nose_y - 2], img[:nose_y - 2])  # upper face untouched
+    assert np.abs(out_open.astype(int) - img).max() > 40  # the mouth did change
+    # the opened mouth is darker inside the lips than the closed one
+    mouth = track.points[0, [13, 14]].mean(0).astype(int)
+    y, x = mouth[1], mouth[0]
+    assert out_open[y - 2:y + 3, x - 3:x + 4].mean() < out_closed[y - 2:y + 3, x - 3:x + 4].mean() - 20
+
+
+def test_frame_without_face_passes_through(astronaut_setup, tmp_path):
+    from dataclasses import replace
+
+    from lipdub.render import make_renderer
+    from lipdub.style.pack import _make_pack
+    from lipdub.types import LipMotion, VideoInfo
+
+    img, track, ex, space = astronaut_setup
+    src = tmp_path / "a.mp4"
+    src.write_bytes(b"x")
+    info = VideoInfo(path=src, width=img.shape[1], height=img.shape[0], fps=Fraction(25), n_frames=6, duration=0.24)
+    pack = _make_pack(info, track, ex, space, None, None)
+    found = track.found.copy()
+    found[2] = False
+    r = make_renderer("reference", pack, replace(track, found=found), LipMotion(np.repeat(pack.rest_lips[None], 6, 0)), np.arange(6))
+    assert r.render(img, 2, 2) is img
