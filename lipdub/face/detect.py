@@ -5,9 +5,28 @@ MediaPipe face mesh (468 points) is the default backend. Frames are analysed at 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the C++ start-up chatter MediaPipe writes straight to file descriptor 2."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 MAX_SIDE = 1280
 MAX_FACES = 4
@@ -26,9 +45,11 @@ class Landmarker:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         from mediapipe.python.solutions import face_mesh
 
-        self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces,
-                                        refine_landmarks=False, min_detection_confidence=min_confidence,
-                                        min_tracking_confidence=0.5)
+        with _quiet_stderr():
+            self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces,
+                                            refine_landmarks=False, min_detection_confidence=min_confidence,
+                                            min_tracking_confidence=0.5)
+        self._calls = 0
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
@@ -38,7 +59,12 @@ class Landmarker:
             import cv2
 
             img = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        res = self._mesh.process(np.ascontiguousarray(img))
+        self._calls += 1
+        if self._calls <= 2:  # the graph finishes starting up (and logs) on the first frames
+            with _quiet_stderr():
+                res = self._mesh.process(np.ascontiguousarray(img))
+        else:
+            res = self._mesh.process(np.ascontiguousarray(img))
         if not res.multi_face_landmarks:
             return np.zeros((0, 468, 2), np.float32)
         out = np.array([[(p.x, p.y) for p in f.landmark[:468]] for f in res.multi_face_landmarks], np.float32)
