@@ -147,7 +147,6 @@ class MouthUNet(nn.Module):
     def __init__(self, cfg: RendererConfig):
         super().__init__()
         from diffusers.models.embeddings import TimestepEmbedding, Timesteps
-        from diffusers.models.resnet import Downsample2D, Upsample2D
 
         ch, g, L = cfg.channels, cfg.groups, len(cfg.channels)
         temb_dim = 4 * ch[0]
@@ -161,10 +160,10 @@ class MouthUNet(nn.Module):
         blk = lambda cin, cout: ModResBlock(cin, cout, temb_dim, cfg.style_dim, g)
         self.down = nn.ModuleList(blk(ch[max(i - 1, 0)], ch[i]) for i in range(L))
         self.down_attn = nn.ModuleList(attn(i) or nn.Identity() for i in range(L))
-        self.downsample = nn.ModuleList(Downsample2D(ch[i], use_conv=True) for i in range(L - 1))
+        self.downsample = nn.ModuleList(nn.Conv2d(ch[i], ch[i], 3, stride=2, padding=1) for i in range(L - 1))
         self.mid1, self.mid2 = blk(ch[-1], ch[-1]), blk(ch[-1], ch[-1])
         self.mid_attn = RefCrossAttention(ch[-1], cfg.heads, g)
-        self.upsample = nn.ModuleList(Upsample2D(ch[i + 1], use_conv=True) for i in range(L - 1))
+        self.upsample = nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i + 1], 3, padding=1) for i in range(L - 1))
         self.up = nn.ModuleList(blk(ch[min(i + 1, L - 1)] + ch[i], ch[i]) for i in range(L))
         self.up_attn = nn.ModuleList(attn(i) or nn.Identity() for i in range(L))
         self.norm_out = nn.GroupNorm(g, ch[0])
@@ -190,7 +189,7 @@ class MouthUNet(nn.Module):
         h = self.mid2(self.mid_attn(self.mid1(h, temb, style), refs[-1]), temb, style)
         for i in reversed(range(L)):
             if i < L - 1:
-                h = self.upsample[i](h)
+                h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
             h = self._attend(self.up_attn[i], self.up[i](torch.cat([h, skips[i]], 1), temb, style), refs[i])
         return self.conv_out(F.silu(self.norm_out(h)))
 

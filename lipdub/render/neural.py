@@ -95,3 +95,96 @@ def sample(model, cond, motion, ref_latents, steps: int = 8, sampler: str = "dpm
             eps = model(sched.scale_model_input(x, t), cond, t, motion, ref_latents)
             x = sched.step(eps, t, x).prev_sample
     return x
+
+
+def lower_face_mask(points: np.ndarray, size: int) -> np.ndarray:
+    """[S, S] float32, 1 on the lower face of a crop: below the cheek-nose line (UPPER_BOUND points,
+    [P, 2] crop pixels) down to the bottom edge. This is what the renderer regenerates; the
+    target's pixels there are never given to the model."""
+    import cv2
+
+    from lipdub.face.landmarks import UPPER_BOUND
+
+    top = np.asarray(points, np.float64)[UPPER_BOUND]
+    poly = np.concatenate([[[-1, top[0, 1]]], top, [[size, top[-1, 1]], [size, size], [-1, size]]])
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+    return mask.astype(np.float32)
+
+
+def pick_references(lips: np.ndarray, k: int) -> np.ndarray:
+    """Indices of k exemplars spread over mouth opening (closed to wide), for cross-attention."""
+    from lipdub.face.landmarks import mouth_opening
+
+    op = np.nan_to_num(mouth_opening(lips), nan=0.0)
+    order = np.argsort(op, kind="stable")
+    return order[np.linspace(0, len(order) - 1, k).round().astype(int)]
+
+
+def to_model_images(crops: np.ndarray, size: int):
+    """[K, S, S, 3] uint8 -> float tensor [K, 3, size, size] in [-1, 1]."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.as_tensor(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False) \
+        if x.shape[-1] != size else x
+
+
+class NeuralRenderer:
+    """Renderer interface of the reference engine: render(frame, out_t, src_t) -> frame.
+
+    Works in the pack's crop space: the source frame's lower-face crop is masked, the mouth for
+    motion.lips[out_t] is sampled with K reference crops of the pack, and the result goes back
+    into the frame through the compositor the reference engine uses. Frames with no face pass
+    through unchanged."""
+
+    def __init__(self, pack, track, motion, schedule=None, weights=None, steps: int = 8,
+                 sampler: str = "dpm", seed: int = 0, device: str = "cpu", model=None):
+        import torch
+
+        from lipdub.style.pack import crop_space
+
+        if len(pack.crops) == 0:
+            raise InputError("the style pack has no mouth crops to render from")
+        if sampler not in SAMPLERS:
+            raise InputError(f"unknown sampler {sampler!r} (choose from {', '.join(SAMPLERS)})")
+        self.model = model if model is not None else load_model(weights, device)
+        self.pack, self.track, self.motion, self.schedule = pack, track, motion, schedule
+        self.steps, self.sampler, self.seed, self.device = steps, sampler, seed, device
+        self.space = crop_space(pack)
+        cfg = self.model.cfg
+        ref_lips = pack.lips[pack.crop_index]
+        idx = pick_references(ref_lips, cfg.n_refs)
+        with torch.no_grad():
+            refs = to_model_images(pack.crops[idx], cfg.image_size).to(device)
+            self.ref_latents = self.model.encode(refs)[None]
+        self.mean_lips = torch.as_tensor(np.nanmean(pack.lips, axis=0), device=device)[None]
+
+    def render_crop(self, crop: np.ndarray, crop_points: np.ndarray, lips: np.ndarray) -> np.ndarray:
+        """[S, S, 3] uint8 crop with its lower face regenerated for [40, 2] canonical lips."""
+        import torch
+        import torch.nn.functional as F
+
+        m, S, s = self.model, crop.shape[0], self.model.cfg.image_size
+        mask = lower_face_mask(crop_points * (s / S), s)
+        with torch.no_grad():
+            target = to_model_images(crop[None], s).to(self.device)
+            cond = m.condition(target, torch.as_tensor(mask, device=self.device)[None, None])
+            code = m.motion_code(torch.as_tensor(lips, device=self.device)[None], self.mean_lips)
+            z = sample(m, cond, code, self.ref_latents, self.steps, self.sampler, self.seed)
+            img = m.decode(z)
+            img = F.interpolate(img, size=(S, S), mode="bicubic", align_corners=False) if S != s else img
+        return ((img[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
+
+    def render(self, frame: np.ndarray, out_t: int, src_t: int) -> np.ndarray:
+        from lipdub.face import geometry as G
+        from lipdub.render.composite import composite
+
+        if not self.track.found[src_t] or out_t >= len(self.motion):
+            return frame
+        to_canon = self.track.to_canon[src_t]
+        crop = self.space.warp_in(frame, to_canon)
+        pts = G.apply(self.space.frame_to_crop(to_canon), self.track.points[src_t])
+        new = self.render_crop(crop, pts, self.motion.lips[out_t])
+        return composite(frame, new, self.space, to_canon, pts, self.motion.lips[out_t])

@@ -9,6 +9,7 @@ loss log beside the output file.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -142,6 +143,11 @@ def motion_loss(model, b: dict):
     return l1, vel, torch.stack([l1.detach(), vel.detach()])
 
 
+def lr_factor(k: int, steps: int, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine decay to a tenth (a Python float: checkpoints stay plain)."""
+    return min(1.0, (k + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * k / max(steps, 1))))
+
+
 def _latest_checkpoint(ckpt_dir: Path):
     steps = sorted((int(p.name.split("-")[1]), p) for p in ckpt_dir.glob("step-*") if (p / "done").exists())
     return steps[-1] if steps else (0, None)
@@ -158,8 +164,7 @@ def fit_model(model, clips: list[Clip], cfg: MotionTrainConfig, ckpt_dir: Path |
     torch.manual_seed(cfg.seed)
     sampler = PairSampler(clips, cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda k: min(1.0, (k + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * k / max(cfg.steps, 1)))))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, cfg.steps))
     model, opt, sched = acc.prepare(model, opt, sched)
     start = 0
     if ckpt_dir is not None:

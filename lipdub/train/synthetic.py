@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from lipdub.face.landmarks import LIPS, N_POINTS, NOSE_BASE
+from lipdub.face.landmarks import LIPS, N_POINTS, NOSE_BASE, UPPER_BOUND
 from lipdub.types import StylePack
 from lipdub.train.motion import Clip
 
@@ -29,7 +29,8 @@ def synthetic_clip(T: int = 120, D: int = 12, seed: int = 0, speaker: str = "spk
     feats = np.sin(t * rng.uniform(0.05, 0.4, D) + rng.uniform(0, 6, D)).astype(np.float32)
     voiced = (np.sin(t[:, 0] * 0.07 + seed) > -0.5).astype(np.float32)
     opening = 0.05 * (1 + np.tanh(feats[:, 0] + feats[:, 1])) * voiced
-    return Clip(feats, voiced, lips_for(opening), speaker, f"synthetic{seed}")
+    lips = lips_for(opening, width=0.4 + 0.03 * np.tanh(feats[:, 2:3])) + rng.normal(0, 0.002, (T, 40, 2))
+    return Clip(feats, voiced, lips.astype(np.float32), speaker, f"synthetic{seed}")
 
 
 def draw_crops(lips: np.ndarray, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +46,8 @@ def draw_crops(lips: np.ndarray, size: int, seed: int = 0) -> tuple[np.ndarray, 
         xy = np.stack([lips[k, :, 0] * size + size / 2, (lips[k, :, 1] - 0.45) * size + size / 2], -1)
         pts[k, LIPS] = xy
         pts[k, NOSE_BASE] = (size / 2, 0.35 * size)
+        pts[k, UPPER_BOUND, 0] = np.linspace(0, size - 1, len(UPPER_BOUND))
+        pts[k, UPPER_BOUND, 1] = 0.35 * size
         img = np.full((size, size, 3), (200, 150, 130), np.uint8) + rng.integers(0, 8, (size, size, 3), dtype=np.uint8)
         cv2.fillPoly(img, [np.round(xy[:20]).astype(np.int32)], (150, 60, 60))
         cv2.fillPoly(img, [np.round(xy[20:]).astype(np.int32)], (40, 10, 10))
@@ -58,4 +61,6 @@ def synthetic_pack(T: int = 120, D: int = 12, seed: int = 0, n_crops: int = 8, s
     crops, pts = draw_crops(clip.lips[idx], size, seed)
     return StylePack(feats=clip.feats, voiced=clip.voiced, lips=clip.lips, pose=np.zeros((T, 3), np.float32),
                      rest_lips=lips_for(np.zeros(1))[0], template=np.zeros((N_POINTS, 2), np.float32),
-                     crops=crops, crop_index=idx, crop_points=pts, fps=Fraction(25), meta={"source": "synthetic"})
+                     crops=crops, crop_index=idx, crop_points=pts, fps=Fraction(25),
+                     meta={"source": "synthetic", "crop_size": size,
+                           "canon_to_crop": [[size, 0, size / 2], [0, size, size / 2 - 0.45 * size]]})

@@ -16,6 +16,15 @@ from lipdub.types import AudioFeatures  # noqa: E402
 D = 12
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and the test machine's cores are shared."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny(seed=0, **kw):
     torch.manual_seed(seed)
     cfg = MotionTransformerConfig(feat_dim=D, d_model=32, n_layers=2, n_heads=2, window=4, dropout=0.0, **kw)

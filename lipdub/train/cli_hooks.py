@@ -1,0 +1,75 @@
+"""Entry points the CLI wires as `lipdub preprocess`, `lipdub train motion|renderer` and
+`lipdub prepare-style --fit`. Contract: arguments are plain values (paths, numbers, strings);
+progress is a callback (stage, done, total); each returns what the CLI reports; errors are
+LipdubError subclasses (InputError for bad arguments/data, WeightsNotFoundError for a missing
+base model). Nothing here prints or exits. torch/accelerate are imported only when training runs.
+
+Several GPUs or machines: `accelerate launch -m lipdub.cli train motion ...` (the training loops
+run on accelerate; each process draws different batches).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+Progress = Callable[[str, int, int], None] | None
+
+
+def preprocess(videos_dir: str | Path, out_dir: str | Path, with_crops: bool = True,
+               progress: Progress = None):
+    """`lipdub preprocess VIDEOS_DIR OUT_DIR` -> PreprocessReport(written, existing, failed)."""
+    from lipdub.train.preprocess import preprocess as run
+
+    return run(videos_dir, out_dir, with_crops=with_crops, progress=progress)
+
+
+def train_motion(data: str | Path, out: str | Path = "weights/motion.safetensors", steps: int = 3000,
+                 batch_size: int = 16, lr: float = 3e-4, mixed_precision: str = "no",
+                 checkpoint_every: int = 500, holdout: list[str] | None = None, seed: int = 0,
+                 cpu: bool = False, progress: Progress = None) -> Path:
+    """`lipdub train motion --data DIR --out FILE` -> the saved weights path. Resumes from
+    FILE.ckpt/ when present; loss log in FILE.log.jsonl; holdout: speaker ids to leave out."""
+    from lipdub.train.motion import MotionTrainConfig, train
+
+    _check(mixed_precision, steps, batch_size)
+    cfg = MotionTrainConfig(steps=steps, batch_size=batch_size, lr=lr, mixed_precision=mixed_precision,
+                            checkpoint_every=checkpoint_every, holdout=list(holdout or []), seed=seed)
+    return train(data, out, cfg, progress=progress, cpu=cpu)
+
+
+def train_renderer(data: str | Path, out: str | Path = "weights/renderer.safetensors", steps: int = 5000,
+                   vae_steps: int = 2000, batch_size: int = 16, lr: float = 2e-4, image_size: int = 64,
+                   vae_path: str | None = None, mixed_precision: str = "no", checkpoint_every: int = 500,
+                   holdout: list[str] | None = None, seed: int = 0, cpu: bool = False,
+                   progress: Progress = None) -> Path:
+    """`lipdub train renderer --data DIR --out FILE` -> the saved weights path. vae_path: a local
+    diffusers AutoencoderKL folder (e.g. under weights/) instead of training the tiny VAE."""
+    from lipdub.render.diffusion import RendererConfig
+    from lipdub.train.renderer import RendererTrainConfig, train
+
+    _check(mixed_precision, steps, batch_size)
+    cfg = RendererTrainConfig(steps=steps, vae_steps=vae_steps, batch_size=batch_size, lr=lr,
+                              mixed_precision=mixed_precision, checkpoint_every=checkpoint_every,
+                              holdout=list(holdout or []), seed=seed)
+    return train(data, out, cfg, RendererConfig(image_size=image_size, vae_path=vae_path), progress=progress, cpu=cpu)
+
+
+def fit_style(pack_path: str | Path, out: str | Path | None = None, base: str | Path | None = None,
+              steps: int = 300, progress: Progress = None) -> Path:
+    """`lipdub prepare-style ref.mp4 --fit`: fine-tune the motion model on a saved .lipstyle pack.
+    out defaults to <pack>.motion.safetensors; pass it to lipdub.motion.predict(..., weights=out)."""
+    from lipdub.style import load_pack
+    from lipdub.train.fit import fit_pack
+
+    pack_path = Path(pack_path)
+    out = Path(out) if out else pack_path.with_name(pack_path.name + ".motion.safetensors")
+    return fit_pack(load_pack(pack_path), out, base=base, steps=steps, progress=progress)
+
+
+def _check(mixed_precision: str, steps: int, batch_size: int) -> None:
+    from lipdub.errors import InputError
+
+    if mixed_precision not in ("no", "fp16", "bf16"):
+        raise InputError(f"--mixed-precision must be no, fp16 or bf16, not {mixed_precision!r}")
+    if steps < 1 or batch_size < 1:
+        raise InputError("--steps and --batch-size must be at least 1")
