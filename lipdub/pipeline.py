@@ -1,6 +1,9 @@
-"""Runs the stages: probe → analyse → audio features → motion → render → encode → mux → move."""
+"""Runs the stages: check inputs → probe → audio → style → analyse → features → motion → render
+(streamed decode → render → encode) → mux → atomic move. Returns a summary dict; never prints."""
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -8,18 +11,57 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError, NoFaceError
-from .types import StylePack
+from .length import POLICIES, fit_audio, plan
+from .types import AudioTrack, FaceTrack, LipMotion, StylePack, VideoInfo
 
 Progress = Callable[[str, int, int], None]
 ENGINES = ("auto", "reference", "neural")
+OUTPUT_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
+PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg")
+PREVIEW_MOMENTS = 4
 
 
-def default_output(video: Path) -> Path:
+def default_output(video) -> Path:
+    """``<dir>/<stem>.dubbed.mp4`` beside the input."""
+    video = Path(video)
     return video.with_name(f"{video.stem}.dubbed.mp4")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(path, overwrite: bool, inputs=(), suffixes=OUTPUT_SUFFIXES, what: str = "output") -> Path:
+    """InputError (naming the path) when ``path`` cannot be written as an output: the same file as
+    an input, a folder, existing without overwrite, a missing or unwritable folder, or a suffix
+    that is not one of ``suffixes``."""
+    path = Path(path)
+    for i in inputs:
+        if i is not None and _same_file(path, Path(i)):
+            raise InputError(f"{path}: {what} is the same file as the input {i}; choose another path")
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"{path}: {what} must end in {', '.join(suffixes)}")
+    if path.is_dir():
+        raise InputError(f"{path}: {what} is a folder")
+    if path.exists() and not overwrite:
+        raise InputError(f"{path}: {what} already exists (use --overwrite to replace it)")
+    parent = path.parent
+    if not parent.is_dir():
+        raise InputError(f"{path}: {what} folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: {what} folder {parent} is not writable")
+    return path
+
+
 def resolve_engines(engine: str) -> dict:
-    """{"motion": ..., "render": ...} concrete engines for "auto" | "reference" | "neural"."""
+    """{"motion": ..., "render": ...}: the concrete engine of each stage for "auto" (neural where
+    its weights are present and usable, else reference), "reference" or "neural" (raises
+    WeightsNotFoundError naming the paths searched when weights are missing)."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
     if engine == "reference":
@@ -27,136 +69,258 @@ def resolve_engines(engine: str) -> dict:
     from .motion import neural as mn
     from .render import neural as rn
 
-    if engine == "neural":
-        return {"motion": "neural", "render": "neural"}  # missing weights raise when loaded
-    return {"motion": "neural" if mn.available() else "reference",
-            "render": "neural" if rn.available() else "reference"}
+    if engine == "auto":
+        return {"motion": "neural" if mn.available() else "reference",
+                "render": "neural" if rn.available() else "reference"}
+    for mod, what in ((mn, "motion"), (rn, "renderer")):
+        if not mod.available():
+            mod.find_weights(mod.FILENAME, what, mod.TRAIN_HINT)  # raises WeightsNotFoundError
+            raise InputError(f"--engine neural: the {what} weights are present but torch/diffusers are not "
+                             "installed (pip install -e '.[neural]')")
+    return {"motion": "neural", "render": "neural"}
 
 
-def _load_style(style, video_info, video_audio, progress) -> tuple[StylePack | None, object]:
-    """(pack, track-of-style-video-or-None) for --style: a .lipstyle pack or another video."""
-    from .media.probe import probe
+def _check_options(engine: str, length_policy: str, crf: int) -> None:
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if length_policy not in POLICIES:
+        raise InputError(f"--length-policy {length_policy!r}: choose one of {', '.join(POLICIES)}")
+    if not 0 <= int(crf) <= 51:
+        raise InputError(f"--crf {crf}: must be between 0 and 51")
+
+
+class _Clock:
+    """Per-stage wall times in seconds."""
+
+    def __init__(self):
+        self.times: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[stage] = round(self.times.get(stage, 0.0) + time.perf_counter() - t, 3)
+
+
+def _style_pack(style: Path, progress: Progress | None) -> StylePack:
+    """A .lipstyle pack, or the pack of another video analysed now."""
     from .style import analyse_video, load_pack
 
-    path = Path(style)
-    if not path.exists():
-        raise InputError(f"{path}: no such file (style reference)")
-    if path.suffix == ".lipstyle":
-        return load_pack(path), None
-    info = probe(path)
+    if style.suffix.lower() == ".lipstyle":
+        return load_pack(style)
     from .audio.io import load_video_audio
+    from .media.probe import probe
 
-    track, pack = analyse_video(info, load_video_audio(info), progress=progress)
+    info = probe(style)
+    sub = (lambda stage, done, total: progress("style", done, total)) if progress else None
+    _, pack = analyse_video(info, load_video_audio(info), want_pack=True, progress=sub)
     if pack is None:
-        raise NoFaceError(f"{path}: no face found in the style reference")
-    return pack, track
+        raise NoFaceError(f"{style}: no face found in the style reference")
+    return pack
 
 
 def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, length_policy: str = "pingpong",
-        crf: int = 18, seed: int = 0, device: str = "cpu", overwrite: bool = False,
-        progress: Progress | None = None) -> dict:
-    """Dub ``video`` with ``audio``; returns a summary dict (see the CLI's --json)."""
-    from .audio.io import load_audio, load_video_audio
-    from .audio.vad import is_silent
-    from .media.output import atomic_output, check_writable, mux
-    from .media.probe import probe
-    from .length import fit_audio, plan
+        crf: int = 18, seed: int = 0, device: str = "cpu", preview=None, progress: Progress | None = None,
+        overwrite: bool = False) -> dict:
+    """Dub ``video`` with the speech in ``audio`` and write ``out`` (default <stem>.dubbed.mp4).
 
-    t_start = time.time()
-    timings: dict[str, float] = {}
-    video, audio = Path(video), Path(audio)
-    out = Path(out) if out else default_output(video)
-    info = probe(video)
-    if style is not None and not Path(style).exists():
-        raise InputError(f"{style}: no such file (style reference)")
-    check_writable(out, overwrite, inputs=(video, audio, style))
-    engines = resolve_engines(engine)
-    new_audio = load_audio(audio, fps=info.fps)
+    style: None (the input video is its own style reference), a ``.lipstyle`` pack or another
+    video of the speaker. engine: auto | reference | neural. face: which face when there are
+    several (passed to the face tracker). length_policy: see lipdub.length. preview: a PNG path
+    for a contact sheet. progress(stage, done, total) is called as stages advance.
+    Every input is checked before any heavy work; the output appears only when complete.
+    Returns the summary dict (output, engines, frames, fps, faces_found, length, timings, warnings, ...).
+    """
+    from .media.probe import check_readable, probe
+
+    t0 = time.perf_counter()
+    clock = _Clock()
     warnings: list[str] = []
-    if is_silent(new_audio):
-        warnings.append(f"{audio}: the audio is silent: the mouth stays closed")
-    lp = plan(info.n_frames, len(new_audio.samples), info.fps, new_audio.sample_rate, length_policy)
-    sched = lp.src_index
-    if lp.padded_s or lp.trimmed_s or lp.n_out != info.n_frames:
-        warnings.append(lp.note)
-    timings["probe"] = time.time() - t_start
+    with clock("check"):
+        _check_options(engine, length_policy, crf)
+        video = check_readable(video, "video")
+        audio = check_readable(audio, "audio")
+        style = check_readable(style, "style reference") if style is not None else None
+        out = check_output(default_output(video) if out is None else out, overwrite, (video, audio, style))
+        if preview is not None:
+            preview = check_output(preview, overwrite, (video, audio, style, out), PREVIEW_SUFFIXES, "preview")
+    with clock("probe"):
+        info = probe(video)
+        if style is not None and style.suffix.lower() != ".lipstyle":
+            probe(style)  # a bad style video fails now, not after the analysis
+        engines = resolve_engines(engine)
+    with clock("audio"):
+        from .audio.io import load_audio, load_video_audio
+        from .audio.vad import is_silent
 
+        new_audio = load_audio(audio, fps=info.fps)
+        if is_silent(new_audio):
+            warnings.append(f"{audio}: the audio has no speech: the mouth stays closed")
+        own_audio = load_video_audio(info)
+        lp = plan(info.n_frames, len(new_audio.samples), info.fps, new_audio.sample_rate, length_policy)
+        if lp.trimmed_s > 0 or lp.padded_s > 1.0 / float(info.fps):
+            warnings.append(lp.note)
     from .style import analyse_video
 
-    t = time.time()
-    own_audio = load_video_audio(info)
-    pack = None
-    if style is None:
-        track, pack = analyse_video(info, own_audio, face=face, progress=progress)
-        if pack is not None and not pack.meta.get("has_audio"):
-            warnings.append(f"{video}: has no speech of its own: lips follow a generic style (give --style)")
-    else:
-        pack, _ = _load_style(style, info, own_audio, progress)
-        track, _ = analyse_video(info, None, face=face, want_pack=False, template=pack.template, progress=progress)
-    if track is None:
-        raise NoFaceError(f"{video}: no face found in any frame")
-    found_share = float(track.found.mean())
-    if found_share < 1:
-        warnings.append(f"{video}: no face in {int((~track.found).sum())} of {len(track)} frames: they pass through unchanged")
-    timings["analyse"] = time.time() - t
+    with clock("style"):
+        pack = _style_pack(style, progress) if style is not None else None
+    with clock("analyse"):
+        track, own_pack = analyse_video(info, own_audio, face=face, want_pack=pack is None,
+                                        template=None if pack is None else pack.template, progress=progress)
+        if track is None:
+            raise NoFaceError(f"{video}: no face found in any frame")
+        if pack is None:
+            pack = own_pack
+            if own_audio is None:
+                warnings.append(f"{video}: has no audio of its own, so lips follow a generic style (give --style)")
+        found = float(np.mean(track.found))
+        if found < 1.0:
+            warnings.append(f"{video}: no face in {int(np.sum(~track.found))} of {len(track)} frames; "
+                            "those frames pass through unchanged")
+    with clock("features"):
+        from .audio.features import frame_features
 
-    t = time.time()
-    from .audio.features import frame_features
-    from .motion import predict
-    from .render import make_renderer
+        out_audio = AudioTrack(fit_audio(new_audio.samples, lp.audio_samples), new_audio.sample_rate, audio)
+        feats = frame_features(out_audio, info.fps, lp.n_out)
+    with clock("motion"):
+        from .motion import predict
 
-    n_out = len(sched)
-    samples = fit_audio(new_audio.samples, lp.audio_samples)
-    from .types import AudioTrack
+        kw = {"device": device} if engines["motion"] == "neural" else {}
+        motion = predict(feats, pack, engine=engines["motion"], seed=seed, **kw)
+    with clock("render"):
+        from .render import make_renderer
 
-    out_audio = AudioTrack(samples, new_audio.sample_rate, new_audio.source)
-    feats = frame_features(out_audio, info.fps, n_out)
-    motion = predict(feats, pack, engine=engines["motion"], seed=seed)
-    renderer = make_renderer(engines["render"], pack, track, motion, sched)
-    timings["motion"] = time.time() - t
+        kw = {"device": device, "seed": seed} if engines["render"] == "neural" else {}
+        renderer = make_renderer(engines["render"], pack, track, motion, lp.src_index, **kw)
+        moments = _preview_moments(lp.src_index, track, feats.voiced) if preview is not None else []
+        shots = _render_to(out, info, lp, renderer, out_audio, crf, moments, progress)
+    if preview is not None:
+        with clock("preview"):
+            _write_contact_sheet(preview, shots, track, motion, lp.src_index)
+    return {
+        "output": str(out), "input": str(video), "audio": str(audio),
+        "style": str(style) if style is not None else "input",
+        "engines": {"motion": motion.engine, "render": getattr(renderer, "engine", engines["render"])},
+        "frames": lp.n_out, "source_frames": info.n_frames, "fps": str(info.fps),
+        "width": info.width, "height": info.height, "duration": round(lp.n_out / float(info.fps), 3),
+        "audio_duration": round(new_audio.duration, 3), "faces_found": round(found, 4),
+        "length": {"policy": length_policy, "note": lp.note, "padded_s": lp.padded_s, "trimmed_s": lp.trimmed_s},
+        "speech_share": round(float(np.mean(feats.voiced >= 0.5)), 4) if len(feats) else 0.0,
+        "preview": str(preview) if preview is not None else None,
+        "timings": dict(clock.times, total=round(time.perf_counter() - t0, 3)),
+        "warnings": warnings,
+    }
 
-    t = time.time()
+
+def _render_to(out: Path, info: VideoInfo, lp, renderer, out_audio: AudioTrack, crf: int,
+               moments: list[int], progress: Progress | None) -> dict:
+    """Stream source frames in schedule order through the renderer into an H.264 file, mux the
+    audio and move the result to ``out``. Returns {out_t: (source frame, dubbed frame)} for the
+    preview moments."""
+    from .media.atomic import atomic_output, scratch_dir
+    from .media.mux import mux
     from .media.video import VideoWriter, read_frames
 
-    with atomic_output(out) as tmp_final:
-        tmp_video = tmp_final.with_name(tmp_final.stem + ".video.mp4")
-        try:
-            with VideoWriter(tmp_video, info.width, info.height, info.fps, crf=crf) as writer:
-                for k, frame in enumerate(read_frames(info, sched)):
-                    writer.write(renderer.render(frame, k, int(sched[k])))
-                    if progress and k % 10 == 0:
-                        progress("render", k + 1, n_out)
-            if progress:
-                progress("render", n_out, n_out)
-            mux(tmp_video, out_audio, tmp_final)
-        finally:
-            tmp_video.unlink(missing_ok=True)
-    timings["render"] = time.time() - t
-    return {"output": str(out), "input": str(video), "audio": str(audio), "style": str(style) if style else "input",
-            "engines": {"motion": motion.engine, "render": getattr(renderer, "engine", engines["render"])},
-            "frames": n_out, "fps": str(info.fps), "size": [info.width, info.height],
-            "faces_found": round(found_share, 4), "seconds": round(n_out / float(info.fps), 3),
-            "length_policy": length_policy, "warnings": warnings,
-            "timings": {k: round(v, 3) for k, v in timings.items()}, "wall": round(time.time() - t_start, 3)}
+    shots: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    want = set(moments)
+    step = max(1, lp.n_out // 200)
+    with atomic_output(out) as tmp_out, scratch_dir(out) as work:
+        video_only = work / "video.mp4"
+        with VideoWriter(video_only, info.width, info.height, info.fps, crf=crf, like=info) as writer, \
+                contextlib.closing(read_frames(info, lp.src_index)) as frames:
+            for t, frame in enumerate(frames):
+                dubbed = renderer.render(frame, t, int(lp.src_index[t]))
+                writer.write(dubbed)
+                if t in want:
+                    shots[t] = (frame.copy(), np.array(dubbed, copy=True))
+                if progress and (t % step == 0 or t == lp.n_out - 1):
+                    progress("render", t + 1, lp.n_out)
+        if progress:
+            progress("mux", 0, 1)
+        mux(video_only, out_audio, tmp_out)
+        if progress:
+            progress("mux", 1, 1)
+    return shots
+
+
+def _preview_moments(src_index: np.ndarray, track: FaceTrack, voiced: np.ndarray, k: int = PREVIEW_MOMENTS) -> list[int]:
+    """Output frames to show in the preview: evenly spread over frames with a face, speech first."""
+    has_face = np.asarray(track.found)[src_index]
+    cand = np.flatnonzero(has_face & (np.asarray(voiced) >= 0.5))
+    if len(cand) < k:
+        cand = np.flatnonzero(has_face)
+    if len(cand) == 0:
+        cand = np.arange(len(src_index))
+    pick = np.linspace(0, len(cand) - 1, min(k, len(cand)) + 2)[1:-1] if len(cand) > k else np.arange(len(cand))
+    return sorted({int(cand[int(round(i))]) for i in pick})
+
+
+def _write_contact_sheet(path: Path, shots: dict, track: FaceTrack, motion: LipMotion, src_index: np.ndarray,
+                         cell: int = 256) -> None:
+    """PNG: one column per moment; rows: source frame, dubbed frame, dubbed frame with the target
+    lip shape drawn (green), all cropped around the face."""
+    import cv2
+
+    from .face.landmarks import INNER_LIPS, OUTER_LIPS
+    from .media.atomic import atomic_output
+
+    cols = []
+    for t in sorted(shots):
+        src, dub = shots[t]
+        s = int(src_index[t])
+        h, w = src.shape[:2]
+        x0, y0, x1, y1 = 0, 0, w, h
+        pts = np.asarray(track.points[s])
+        if track.found[s] and np.isfinite(pts).all():
+            (px0, py0), (px1, py1) = pts.min(0), pts.max(0)
+            m = 0.25 * max(px1 - px0, py1 - py0)
+            cx, cy, half = (px0 + px1) / 2, (py0 + py1) / 2, (max(px1 - px0, py1 - py0) / 2 + m)
+            x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+            x1, y1 = int(min(w, cx + half)), int(min(h, cy + half))
+        drawn = np.ascontiguousarray(dub.copy())
+        if track.found[s] and t < len(motion.lips):
+            back = cv2.invertAffineTransform(np.asarray(track.to_canon[s], np.float64))
+            lips = motion.lips[t].astype(np.float64) @ back[:, :2].T + back[:, 2]
+            n_out = len(OUTER_LIPS)
+            for ring in (lips[:n_out], lips[n_out:n_out + len(INNER_LIPS)]):
+                if np.isfinite(ring).all():
+                    cv2.polylines(drawn, [np.round(ring).astype(np.int32)], True, (0, 255, 0),
+                                  max(1, int(round((x1 - x0) / 200))), cv2.LINE_AA)
+        col = [cv2.resize(np.ascontiguousarray(im[y0:y1, x0:x1]), (cell, cell), interpolation=cv2.INTER_AREA)
+               for im in (src, dub, drawn)]
+        cols.append(np.concatenate(col, axis=0))
+    if not cols:
+        cols = [np.zeros((3 * cell, cell, 3), np.uint8)]
+    sheet = np.concatenate(cols, axis=1)
+    with atomic_output(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+            raise InputError(f"{path}: could not write the preview image")
 
 
 def prepare_style(video, out=None, face=None, overwrite: bool = False, progress: Progress | None = None) -> dict:
-    """Analyse ``video`` once and save its style pack (.lipstyle)."""
+    """Analyse ``video`` once and save its style pack (default <stem>.lipstyle beside it).
+    Returns a summary dict (output, frames, exemplars, faces_found, timings)."""
     from .audio.io import load_video_audio
-    from .media.output import check_writable
-    from .media.probe import probe
+    from .media.atomic import atomic_output
+    from .media.probe import check_readable, probe
     from .style import analyse_video, save_pack
 
-    video = Path(video)
-    out = Path(out) if out else video.with_suffix(".lipstyle")
+    t0 = time.perf_counter()
+    video = check_readable(video, "video")
+    out = check_output(video.with_suffix(".lipstyle") if out is None else out, overwrite, (video,),
+                       (".lipstyle",), "style pack")
     info = probe(video)
-    check_writable(out, overwrite, inputs=(video,))
     own = load_video_audio(info)
     if own is None:
         raise InputError(f"{video}: has no audio track: a style reference needs the speaker's own speech")
     _, pack = analyse_video(info, own, face=face, progress=progress)
     if pack is None:
         raise NoFaceError(f"{video}: no face found in any frame")
-    save_pack(pack, out)
-    return {"output": str(out), "frames": int(len(pack.lips)), "exemplars": int(len(pack.crops)),
-            "faces_found": round(float(np.isfinite(pack.lips[:, 0, 0]).mean()), 4)}
+    with atomic_output(out) as tmp:
+        save_pack(pack, tmp)
+    return {"output": str(out), "input": str(video), "frames": int(len(pack.lips)),
+            "exemplars": int(len(pack.crops)), "fps": str(info.fps),
+            "faces_found": round(float(np.isfinite(pack.lips[:, 0, 0]).mean()), 4),
+            "timings": {"total": round(time.perf_counter() - t0, 3)}}
