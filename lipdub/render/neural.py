@@ -135,9 +135,11 @@ class NeuralRenderer:
     """Renderer interface of the reference engine: render(frame, out_t, src_t) -> frame.
 
     Works in the pack's crop space: the source frame's lower-face crop is masked, the mouth for
-    motion.lips[out_t] is sampled with K reference crops of the pack, and the result goes back
-    into the frame through the compositor the reference engine uses. Frames with no face pass
-    through unchanged."""
+    motion.lips[out_t] is sampled with K reference crops of the pack, and the result is blended
+    back into the frame with a feathered lower-face mask. Frames with no face pass through
+    unchanged."""
+
+    engine = "neural"
 
     def __init__(self, pack, track, motion, schedule=None, weights=None, steps: int = 8,
                  sampler: str = "dpm", seed: int = 0, device: str = "cpu", model=None):
@@ -179,12 +181,39 @@ class NeuralRenderer:
 
     def render(self, frame: np.ndarray, out_t: int, src_t: int) -> np.ndarray:
         from lipdub.face import geometry as G
-        from lipdub.render.composite import composite
 
-        if not self.track.found[src_t] or out_t >= len(self.motion):
+        tr = self.track
+        if src_t >= len(tr) or not tr.found[src_t] or out_t >= len(self.motion):
             return frame
-        to_canon = self.track.to_canon[src_t]
-        crop = self.space.warp_in(frame, to_canon)
-        pts = G.apply(self.space.frame_to_crop(to_canon), self.track.points[src_t])
+        to_crop = self.space.frame_to_crop(tr.to_canon[src_t])
+        crop = self.space.warp_in(frame, tr.to_canon[src_t])
+        pts = G.apply(to_crop, tr.points[src_t].astype(np.float64))
         new = self.render_crop(crop, pts, self.motion.lips[out_t])
-        return composite(frame, new, self.space, to_canon, pts, self.motion.lips[out_t])
+        return paste(frame, new, G.invert(to_crop), lower_face_mask(pts, self.space.size))
+
+
+def paste(frame: np.ndarray, crop: np.ndarray, crop_to_frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Blend an [S, S, 3] crop into the frame through a feathered version of its [S, S] mask; pixels
+    outside the mask's footprint stay exactly as they were.
+    (Stand-in until the reference engine's compositor is a shared module; then use that.)"""
+    import cv2
+
+    S, (H, W) = crop.shape[0], frame.shape[:2]
+    sig = max(1.0, S / 40)
+    inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=int(np.ceil(3 * sig)),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=0)  # fades out inside the mask and crop
+    soft = cv2.GaussianBlur(inner, (0, 0), sig)
+    corners = np.array([[0, 0, 1], [S, 0, 1], [0, S, 1], [S, S, 1]], float) @ crop_to_frame.T
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int), [W, H])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return frame
+    m = crop_to_frame.copy()
+    m[:, 2] -= (x0, y0)
+    size = (int(x1 - x0), int(y1 - y0))
+    img = cv2.warpAffine(crop, m, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    a = cv2.warpAffine(soft, m, size, flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
+    out = frame.copy()
+    roi = out[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(roi + a * (img - roi) + 0.5, 0, 255).astype(np.uint8)
+    return out

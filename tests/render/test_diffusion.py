@@ -163,3 +163,27 @@ def test_full_size_on_gpu():
         refs = m.encode(img.repeat(4, 1, 1, 1))[None]
         z = neural.sample(m, cond, torch.zeros(1, 80, device="cuda"), refs, steps=4, sampler="dpm")
         assert m.decode(z).shape == (1, 3, 256, 256)
+
+
+def test_render_frame_changes_only_the_lower_face():
+    from lipdub.face import geometry as G
+    from lipdub.style.pack import crop_space
+    from lipdub.types import FaceTrack, LipMotion
+
+    pack = synthetic_pack(D=12, size=S)
+    shift = np.array([[1.0, 0, -20], [0, 1.0, -10]])  # frame -> crop: the face sits at (20, 10)
+    to_canon = G.compose(G.invert(crop_space(pack).canon_to_crop), shift).astype(np.float32)
+    frame = np.full((64, 80, 3), 90, np.uint8)
+    frame[10:10 + S, 20:20 + S] = pack.crops[0]
+    pts = pack.crop_points[:1] + np.array([20, 10], np.float32)
+    track = FaceTrack(points=np.repeat(pts, 2, 0), found=np.array([True, False]),
+                      to_canon=np.repeat(to_canon[None], 2, 0), template=pack.template)
+    motion = LipMotion(pack.lips[:2], engine="neural")
+    r = neural.NeuralRenderer(pack, track, motion, np.arange(2), model=tiny(), steps=2)
+    out = r.render(frame, 0, 0)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, frame)
+    mask = np.zeros(frame.shape[:2], bool)
+    mask[10:10 + S, 20:20 + S] = neural.lower_face_mask(pack.crop_points[0], S) > 0
+    assert np.array_equal(out[~mask], frame[~mask])  # only the lower face may change
+    assert r.render(frame, 1, 1) is frame  # no face: untouched
