@@ -1,7 +1,14 @@
-"""lipdub command line (Typer only: parsing, progress display, messages, exit codes)."""
+"""lipdub command line (Typer only: parsing, progress display, messages, exit codes).
+
+Exit codes: 0 success; 1 other error; 2 bad input (file, option); 3 no usable face;
+4 ffmpeg failed; 5 model weights missing; 130 interrupted (Ctrl-C). Nothing heavy is imported at
+module level, so ``lipdub --help`` is instant.
+"""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -12,7 +19,9 @@ from . import __version__
 from .errors import LipdubError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Style-preserving lip sync: re-animate the mouth in a video to new speech.")
+DEBUG = bool(os.environ.get("LIPDUB_DEBUG"))
 
 
 def _version(value: bool):
@@ -22,149 +31,248 @@ def _version(value: bool):
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version.")):
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Show the version and exit.")):
     """lipdub: dub a video of a person with new speech, in that person's own speaking style."""
 
 
-class _Progress:
-    """Rich progress bars on stderr, one per stage."""
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send what native libraries (MediaPipe, TensorFlow Lite) write straight to file descriptor 2
+    to /dev/null while a command runs; yield a text stream that still reaches the real stderr.
+    Under a test runner (sys.stderr is not fd 2) nothing is redirected. LIPDUB_DEBUG=1 keeps it."""
+    try:
+        real = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if DEBUG or not real:
+        yield sys.stderr
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    stream = os.fdopen(os.dup(saved), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                       errors="replace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield stream
+    finally:
+        sys.stderr.flush()
+        stream.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        stream.close()
 
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-        self.bars = None
-        self.tasks = {}
+
+class _Progress:
+    """progress(stage, done, total) callback drawing one rich bar per stage on ``stream``."""
+
+    def __init__(self, stream, quiet: bool):
+        self.bars, self.tasks = None, {}
+        if not quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bars = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=Console(file=stream), transient=False)
 
     def __enter__(self):
-        if not self.quiet:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bars = Progress(TextColumn("{task.description:>8}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                 TimeElapsedColumn(), console=Console(stderr=True), transient=False)
-            self.bars.__enter__()
+        if self.bars is not None:
+            self.bars.start()
         return self
 
-    def __call__(self, stage: str, done: int, total: int):
+    def __call__(self, stage: str, done: int, total: int) -> None:
         if self.bars is None:
             return
         if stage not in self.tasks:
-            self.tasks[stage] = self.bars.add_task(stage, total=total)
-        self.bars.update(self.tasks[stage], completed=done, total=total)
+            self.tasks[stage] = self.bars.add_task(stage, total=max(int(total), 1))
+        self.bars.update(self.tasks[stage], completed=int(done), total=max(int(total), 1))
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         if self.bars is not None:
-            self.bars.__exit__(*exc)
+            self.bars.stop()
 
 
-def _fail(err: BaseException) -> None:
-    msg = str(err).splitlines()[0] if str(err) else err.__class__.__name__
-    typer.secho(f"error: {msg}", fg="red", err=True)
-    raise typer.Exit(getattr(err, "exit_code", 1))
+def _say(msg: str, colour: str | None = None) -> None:
+    typer.secho(msg, fg=colour, err=True)
 
 
-def _run_guarded(fn, quiet: bool):
+def _guarded(fn, quiet: bool):
+    """Run fn(progress) with progress bars; turn errors into one red line and an exit code."""
     try:
-        with _Progress(quiet) as prog:
+        with _native_stderr_silenced() as stream, _Progress(stream, quiet) as prog:
             return fn(prog)
-    except LipdubError as e:
-        _fail(e)
+    except LipdubError as err:
+        _say(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", "red")
+        raise typer.Exit(err.exit_code)
     except KeyboardInterrupt:
-        typer.secho("interrupted", fg="red", err=True)
+        _say("interrupted: nothing was written", "red")
         raise typer.Exit(130)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as err:  # a bug: one line, the traceback with LIPDUB_DEBUG=1
+        if DEBUG:
+            raise
+        first = str(err).splitlines()[0] if str(err) else ""
+        _say(f"error: internal error: {type(err).__name__}: {first} (run with LIPDUB_DEBUG=1 for details)", "red")
+        raise typer.Exit(1)
+
+
+def _check_report(report: Optional[Path], overwrite: bool, inputs) -> None:
+    if report is not None:
+        from .pipeline import check_output
+
+        check_output(report, overwrite, inputs, (".json",), "report")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from .media.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 @app.command()
 def run(
-    video: Path = typer.Argument(..., help="Input video of the person."),
-    audio: Path = typer.Option(..., "--audio", "-a", help="New speech track (any format ffmpeg reads)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output mp4 (default: INPUT.dubbed.mp4)."),
-    style: Optional[Path] = typer.Option(None, "--style", help="Style reference: a .lipstyle pack or a video (default: the input)."),
-    engine: str = typer.Option("auto", "--engine", help="auto | reference | neural"),
-    face: Optional[str] = typer.Option(None, "--face", help="auto | largest | speaking | N (0 = leftmost face)."),
-    length_policy: str = typer.Option("pingpong", "--length-policy", help="pingpong | loop | freeze | trim | pad-silence"),
-    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a contact-sheet PNG."),
-    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    video: Path = typer.Argument(..., help="Input video of the person.", show_default=False),
+    audio: Path = typer.Option(..., "--audio", "-a", help="New speech (any format ffmpeg reads).", show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output video [default: VIDEO.dubbed.mp4 beside VIDEO]."),
+    style: Optional[Path] = typer.Option(None, "--style", help="Style reference: a .lipstyle pack or a video [default: the input video]."),
+    engine: str = typer.Option("auto", "--engine", help="auto | reference | neural."),
+    face: Optional[str] = typer.Option(None, "--face", help="Which face: auto | largest | speaking | N (0 = leftmost)."),
+    length_policy: str = typer.Option("pingpong", "--length-policy", help="When the audio is longer: pingpong | loop | freeze | trim | pad-silence."),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a contact sheet PNG (source, dubbed, target lips)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or messages (errors still show)."),
     device: str = typer.Option("cpu", "--device", help="Device for the neural engine (cpu, cuda, cuda:1)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (neural engine)."),
-    crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower is better)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    crf: int = typer.Option(18, "--crf", help="H.264 quality, 0-51 (lower is better)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write the summary to this JSON file."),
 ):
     """Dub VIDEO with the speech in --audio."""
-    from .pipeline import dub
 
     def go(prog):
-        summary = dub(video, audio, output, style=style, engine=engine, face=face, length_policy=length_policy,
-                      crf=crf, seed=seed, device=device, overwrite=overwrite, progress=prog)
-        if preview:
-            from .preview import contact_sheet
+        from .pipeline import default_output, dub
 
-            summary["preview"] = str(contact_sheet(video, Path(summary["output"]), preview))
+        out = output if output is not None else default_output(video)
+        _check_report(report, overwrite, (video, audio, style, out, preview))
+        summary = dub(video, audio, out, style=style, engine=engine, face=face, length_policy=length_policy,
+                      crf=crf, seed=seed, device=device, preview=preview, progress=prog, overwrite=overwrite)
+        if report is not None:
+            summary["report"] = str(report)
+            _write_json(report, summary)
         return summary
 
-    summary = _run_guarded(go, quiet or as_json)
-    for w in summary["warnings"]:
-        typer.secho(f"warning: {w}", fg="yellow", err=True)
+    summary = _guarded(go, quiet)
+    if not quiet:
+        for w in summary["warnings"]:
+            _say(f"warning: {w}", "yellow")
     if as_json:
         typer.echo(json.dumps(summary))
-    elif not quiet:
+    if not quiet:
         e = summary["engines"]
-        typer.echo(f"wrote {summary['output']} ({summary['frames']} frames, motion: {e['motion']}, "
-                   f"render: {e['render']}, {summary['wall']:.1f} s)", err=True)
+        _say(f"wrote {summary['output']} ({summary['frames']} frames, {summary['duration']:.2f} s; "
+             f"motion: {e['motion']}, render: {e['render']}; {summary['timings']['total']:.1f} s)")
+        if summary.get("preview"):
+            _say(f"preview {summary['preview']}")
 
 
 @app.command("prepare-style")
 def prepare_style_cmd(
-    video: Path = typer.Argument(..., help="A video of the speaker talking, with their own speech."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output .lipstyle (default: VIDEO.lipstyle)."),
-    face: Optional[str] = typer.Option(None, "--face"),
-    overwrite: bool = typer.Option(False, "--overwrite"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    video: Path = typer.Argument(..., help="A video of the speaker talking, with their own speech.", show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output pack [default: VIDEO.lipstyle beside VIDEO]."),
+    face: Optional[str] = typer.Option(None, "--face", help="Which face: auto | largest | speaking | N."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing pack."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or messages."),
 ):
-    """Analyse a speaker's video once and store the style reference pack."""
+    """Analyse a speaker's video once and store the style reference (.lipstyle)."""
     from .pipeline import prepare_style
 
-    s = _run_guarded(lambda prog: prepare_style(video, output, face=face, overwrite=overwrite, progress=prog), quiet)
-    typer.echo(f"wrote {s['output']} ({s['frames']} frames, {s['exemplars']} mouth exemplars)", err=True)
+    s = _guarded(lambda prog: prepare_style(video, output, face=face, overwrite=overwrite, progress=prog), quiet)
+    if as_json:
+        typer.echo(json.dumps(s))
+    if not quiet:
+        _say(f"wrote {s['output']} ({s['frames']} frames, {s['exemplars']} mouth exemplars)")
+
+
+def _doctor_lines() -> tuple[list[tuple[str, str]], bool]:
+    """(name, finding) rows and whether everything essential is there."""
+    import shutil
+    import subprocess
+
+    rows, ok = [("lipdub", __version__)], True
+    for tool in ("ffmpeg", "ffprobe"):
+        exe = shutil.which(tool)
+        if exe:
+            first = subprocess.run([exe, "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+            rows.append((tool, first.replace(" Copyright", "  (").split("  (")[0]))
+        else:
+            rows.append((tool, "NOT FOUND: install ffmpeg (apt-get install ffmpeg)"))
+            ok = False
+    rows.append(("espeak-ng", shutil.which("espeak-ng") or "not found (only `make demo` needs it)"))
+    try:
+        import torch
+
+        dev = f"cuda x{torch.cuda.device_count()} ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu only"
+        rows.append(("torch", f"{torch.__version__}, {dev}"))
+    except ImportError:
+        rows.append(("torch", "not installed (only the neural engine needs it)"))
+    try:
+        from .face.detect import backend_name
+
+        rows.append(("landmarks", backend_name()))
+    except Exception as err:  # report, do not crash the doctor
+        rows.append(("landmarks", f"unavailable: {type(err).__name__}: {err}"))
+        ok = False
+    try:
+        from .audio.vad import vad_backend
+
+        rows.append(("voice", vad_backend()))
+    except Exception as err:
+        rows.append(("voice", f"unavailable: {type(err).__name__}: {err}"))
+    try:
+        from .motion import neural as mn
+        from .render import neural as rn
+
+        for name, mod in (("motion", mn), ("render", rn)):
+            paths = mod.search_paths(mod.FILENAME) if hasattr(mod, "search_paths") else []
+            found = next((p for p in paths if Path(p).is_file()), None)
+            usable = mod.available()
+            state = (f"neural weights {found}" + ("" if usable else " (torch/diffusers missing)")) if found \
+                else "neural weights not found (searched: " + ", ".join(map(str, paths)) + ")"
+            rows.append((name, f"reference engine ready; {state}; --engine auto uses "
+                               f"{'neural' if usable else 'reference'}"))
+    except Exception as err:
+        rows.append(("engines", f"reference ready; neural check failed: {type(err).__name__}: {err}"))
+    return rows, ok
 
 
 @app.command()
 def doctor():
-    """Report ffmpeg, torch, the landmark backend, the engines and the weights found."""
-    import shutil
-    import subprocess
-
-    ff = shutil.which("ffmpeg")
-    ver = subprocess.run([ff, "-version"], capture_output=True, text=True).stdout.split("\n")[0] if ff else "NOT FOUND"
-    typer.echo(f"lipdub     {__version__}")
-    typer.echo(f"ffmpeg     {ver}")
-    try:
-        import torch
-
-        dev = "cuda (" + torch.cuda.get_device_name(0) + ")" if torch.cuda.is_available() else "cpu"
-        typer.echo(f"torch      {torch.__version__}, device {dev}")
-    except ImportError:
-        typer.echo("torch      not installed (the neural engine needs it)")
-    from .audio.vad import vad_backend
-    from .face.detect import backend_name
-
-    typer.echo(f"landmarks  {backend_name()}")
-    typer.echo(f"vad        {vad_backend()}")
-    from .motion import neural as mn
-    from .render import neural as rn
-
-    typer.echo(f"motion     reference (always); neural weights: {'found' if mn.available() else 'not found'}")
-    typer.echo(f"render     reference (always); neural weights: {'found' if rn.available() else 'not found'}")
+    """Report ffmpeg, torch and its device, the landmark backend, the engines and weights found."""
+    with _native_stderr_silenced():
+        rows, ok = _doctor_lines()
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        typer.echo(f"{k:<{width}}  {v}")
+    if not ok:
+        raise typer.Exit(1)
 
 
 @app.command(hidden=True)
-def demo(out: Path = typer.Option(Path("out/demo"), "--out")):
-    """Build the built-in sample and dub it."""
+def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="Folder for the sample and the result.")):
+    """Build the built-in sample (astronaut photo + espeak-ng speech) and dub it."""
     from .demo import run_demo
 
-    s = _run_guarded(lambda prog: run_demo(out, progress=prog), False)
-    typer.echo(f"demo video:   {s['output']}")
-    typer.echo(f"demo preview: {s['preview']}")
+    s = _guarded(lambda prog: run_demo(out, progress=prog), False)
+    for w in s.get("warnings", []):
+        _say(f"warning: {w}", "yellow")
+    typer.echo(f"input video:   {s['input']}")
+    typer.echo(f"dubbed video:  {s['output']}")
+    typer.echo(f"preview:       {s['preview']}")
 
 
 if __name__ == "__main__":  # pragma: no cover
