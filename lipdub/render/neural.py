@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lipdub.errors import InputError, WeightsNotFoundError
-from lipdub.motion.neural import find_weights, read_weights, save_weights, REPO_WEIGHTS
+from lipdub.motion.neural import REPO_WEIGHTS, find_weights, read_weights, save_weights, search_paths  # noqa: F401
 
 FORMAT = "lipdub.renderer/1"
 FILENAME = "renderer.safetensors"
