@@ -70,7 +70,7 @@ def test_motion_model_overfits_one_clip(tmp_path):
     cfg = tiny_train_cfg()
     b = to_tensors(PairSampler([clip], cfg).batch(12345), "cpu")
     m = MotionTransformer(tiny_motion_cfg())
-    first = float(motion_loss(m, b)[0])
+    first = float(motion_loss(m, b)[0].detach())
     m = fit_model(m, [clip], cfg, log_path=tmp_path / "log.jsonl", cpu=True)
     with torch.no_grad():
         last = float(motion_loss(m, b)[0])
