@@ -40,8 +40,9 @@ class LengthPlan:
 
 def frames_for_samples(n_samples: int, fps, sample_rate: int) -> int:
     """Video frames needed to hold ``n_samples`` of audio at ``fps``: the last frame may be partly
-    covered (ceil), so no sample is dropped."""
-    return max(1, math.ceil(Fraction(int(n_samples)) * Fraction(fps) / int(sample_rate) - Fraction(1, 10**6)))
+    covered (ceil), so no sample is dropped; ends within half a sample of a frame boundary do not
+    start a new frame (inverse of samples_for_frames)."""
+    return max(1, math.ceil((Fraction(int(n_samples)) - Fraction(1, 2)) * Fraction(fps) / int(sample_rate)))
 
 
 def samples_for_frames(n_frames: int, fps, sample_rate: int) -> int:

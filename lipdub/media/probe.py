@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -102,8 +103,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     r = run_tool(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(p)],
                  "probe videos")
     if r.returncode != 0:
-        tail = " | ".join(line.strip() for line in r.stderr.strip().splitlines()[-2:] if line.strip())
-        tail = tail.replace(str(p), "").strip(": ")
+        lines = [re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", ln.strip()).replace(str(p), "").strip(": ")
+                 for ln in r.stderr.strip().splitlines()[-2:]]
+        tail = "; ".join(ln for ln in lines if ln)
         raise InputError(f"{p}: not a readable video (corrupt, truncated or not a media file){': ' + tail if tail else ''}")
     try:
         data = json.loads(r.stdout or "{}")

@@ -1,0 +1,180 @@
+"""The command line through typer's CliRunner: exit codes, one-line messages, no litter."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lipdub import __version__
+from lipdub.cli import app
+from lipdub.media.probe import probe
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _error_line(result, code, *words):
+    assert result.exit_code == code, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr  # progress bars may come before
+    for w in words:
+        assert str(w).lower() in errors[0].lower(), errors[0]
+    assert result.stdout == ""
+
+
+def test_version_and_help():
+    r = invoke("--version")
+    assert r.exit_code == 0 and __version__ in r.stdout
+    r = invoke("run", "--help")
+    assert r.exit_code == 0
+    for opt in ("--audio", "--output", "--style", "--engine", "--face", "--length-policy", "--preview",
+                "--json", "--quiet", "--device", "--seed", "--crf", "--overwrite", "--report"):
+        assert opt in r.stdout
+
+
+def test_importing_the_cli_stays_light():
+    code = ("import sys, lipdub.cli; heavy = [m for m in ('torch', 'diffusers', 'mediapipe', 'cv2', 'scipy') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_missing_video(tmp_path, synth):
+    missing = tmp_path / "nope.mp4"
+    _error_line(invoke("run", missing, "--audio", synth.wav()), 2, missing, "no such file")
+
+
+def test_missing_audio(tmp_path, synth):
+    missing = tmp_path / "nope.wav"
+    _error_line(invoke("run", synth.video(), "--audio", missing), 2, missing, "no such file")
+
+
+def test_not_a_video(tmp_path, synth):
+    fake = tmp_path / "fake video.mp4"
+    fake.write_text("hello\n" * 100)
+    out = tmp_path / "o.mp4"
+    _error_line(invoke("run", fake, "--audio", synth.wav(), "-o", out), 2, fake, "not a readable video")
+    assert fake.read_text() == "hello\n" * 100 and not out.exists()
+
+
+def test_audio_file_as_video(synth, tmp_path):
+    _error_line(invoke("run", synth.wav(), "--audio", synth.wav(), "-o", tmp_path / "o.mp4"), 2, "no video stream")
+
+
+def test_output_equal_to_input(tmp_path, synth):
+    video = tmp_path / "in.mp4"
+    video.write_bytes(synth.video().read_bytes())
+    before = video.read_bytes()
+    _error_line(invoke("run", video, "--audio", synth.wav(), "-o", video, "--overwrite"), 2, video, "same file")
+    assert video.read_bytes() == before
+
+
+def test_existing_output_needs_overwrite(tmp_path, synth):
+    out = tmp_path / "taken.mp4"
+    out.write_bytes(b"keep me")
+    _error_line(invoke("run", synth.video(), "--audio", synth.wav(), "-o", out), 2, out, "already exists", "--overwrite")
+    assert out.read_bytes() == b"keep me"
+
+
+def test_output_folder_missing_or_bad_suffix(tmp_path, synth):
+    out = tmp_path / "missing" / "o.mp4"
+    _error_line(invoke("run", synth.video(), "--audio", synth.wav(), "-o", out), 2, "does not exist")
+    _error_line(invoke("run", synth.video(), "--audio", synth.wav(), "-o", tmp_path / "o.txt"), 2, "must end in")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_folder(tmp_path, synth):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        _error_line(invoke("run", synth.video(), "--audio", synth.wav(), "-o", ro / "o.mp4"), 2, "not writable")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_bad_options(synth, tmp_path):
+    v, a = synth.video(), synth.wav()
+    _error_line(invoke("run", v, "--audio", a, "-o", tmp_path / "o.mp4", "--engine", "magic"), 2, "--engine")
+    _error_line(invoke("run", v, "--audio", a, "-o", tmp_path / "o.mp4", "--length-policy", "stretch"), 2, "length-policy")
+    _error_line(invoke("run", v, "--audio", a, "-o", tmp_path / "o.mp4", "--crf", "99"), 2, "--crf")
+
+
+def test_missing_style(synth, tmp_path):
+    missing = tmp_path / "speaker.lipstyle"
+    _error_line(invoke("run", synth.video(), "--audio", synth.wav(), "-o", tmp_path / "o.mp4", "--style", missing),
+                2, missing, "no such file")
+
+
+def test_no_face_anywhere(synth, tmp_path):
+    out = tmp_path / "o.mp4"
+    _error_line(invoke("run", synth.blank(), "--audio", synth.wav(), "-o", out), 3, "no face")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _streams(path):
+    r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0",
+                        str(path)], capture_output=True, text=True, check=True)
+    return sorted(r.stdout.split())
+
+
+def test_run_end_to_end(synth, tmp_path):
+    """A real dub of a tiny face video: output beside the input by default, same fps and size,
+    the new audio as AAC, length from the (longer) audio by ping-pong, JSON summary, preview,
+    report, and nothing else left in the folder."""
+    video = tmp_path / "my clip é.mp4"
+    video.write_bytes(synth.face_video().read_bytes())
+    audio = synth.wav(seconds=1.5)
+    r = invoke("run", video, "--audio", audio, "--json", "--preview", tmp_path / "sheet.png",
+               "--report", tmp_path / "report.json", "--engine", "reference")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    out = tmp_path / "my clip é.dubbed.mp4"
+    assert summary["output"] == str(out) and out.exists()
+    assert summary["engines"] == {"motion": "reference", "render": "reference"}
+    assert summary["frames"] == 38 and summary["faces_found"] > 0.9
+    assert any("no speech" in w for w in summary["warnings"])  # a pure tone is not speech
+    src, dub = probe(video), probe(out)
+    assert (dub.width, dub.height, dub.fps) == (src.width, src.height, src.fps)
+    assert dub.n_frames == 38 and dub.duration == pytest.approx(1.52, abs=0.05)
+    assert _streams(out) == ["aac,audio", "h264,video"]
+    assert json.loads((tmp_path / "report.json").read_text())["frames"] == 38
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [video.name, out.name, "sheet.png", "report.json"])
+
+
+def test_interrupt_leaves_no_litter(synth, tmp_path, monkeypatch):
+    from lipdub.media import video as V
+
+    calls = {"n": 0}
+    original = V.VideoWriter.write
+
+    def write_then_interrupt(self, frame):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        original(self, frame)
+
+    monkeypatch.setattr(V.VideoWriter, "write", write_then_interrupt)
+    video = tmp_path / "in.mp4"
+    video.write_bytes(synth.face_video().read_bytes())
+    before = video.read_bytes()
+    r = invoke("run", video, "--audio", synth.wav(), "--engine", "reference")
+    assert r.exit_code == 130
+    assert "interrupted" in r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"] and video.read_bytes() == before
+
+
+def test_doctor():
+    r = invoke("doctor")
+    assert r.exit_code == 0, r.output
+    for word in ("ffmpeg", "torch", "landmarks", "motion", "render"):
+        assert word in r.stdout
