@@ -44,15 +44,20 @@ def make_speech(path: Path, text: str = SENTENCE) -> Path:
     return path
 
 
+def make_sample(folder, seconds: float = 4.0, fps: int = 25) -> tuple[Path, Path]:
+    """(astronaut.mp4, speech.wav) in ``folder`` (created if needed)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return make_video(folder / "astronaut.mp4", seconds, fps), make_speech(folder / "speech.wav")
+
+
 def run_demo(folder="out/demo", progress=None) -> dict:
     """Build the sample in ``folder`` and dub it: writes astronaut.mp4, speech.wav,
     demo.dubbed.mp4 and demo.preview.png there. Returns the dub summary (plus "input")."""
     from .pipeline import dub
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    video = make_video(folder / "astronaut.mp4")
-    speech = make_speech(folder / "speech.wav")
+    video, speech = make_sample(folder)
     summary = dub(video, speech, folder / "demo.dubbed.mp4", preview=folder / "demo.preview.png",
                   overwrite=True, progress=progress)
     summary["input"] = str(video)
