@@ -19,8 +19,9 @@ from ..face.landmarks import EYES, LIPS, RIGID, mouth_opening
 from ..face.track import build_track, canonical_lips, head_pose
 from ..types import AudioTrack, FaceTrack, StylePack, VideoInfo
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_EXEMPLARS = 1200  # mouth crops kept in memory; longer videos keep every k-th frame
+PACK_EXEMPLARS = 400  # mouth crops stored in a .lipstyle file (the most varied ones)
 Progress = Callable[[str, int, int], None]
 
 
@@ -158,15 +159,42 @@ def crop_space(pack: StylePack) -> CropSpace:
     return CropSpace(np.asarray(pack.meta["canon_to_crop"], np.float64), int(pack.meta["crop_size"]))
 
 
-# --- .lipstyle files: a zip of .npy arrays, crops as PNG, meta.json ---------------------------
+# --- .lipstyle files: a zip of .npy arrays, crops as JPEG, meta.json ---------------------------
 _ARRAYS = ("feats", "voiced", "lips", "pose", "rest_lips", "template", "crop_index", "crop_points")
 
 
+def diverse(points: np.ndarray, k: int) -> np.ndarray:
+    """Indices of k rows of points [N, D] chosen by farthest-point sampling (sorted)."""
+    if len(points) <= k:
+        return np.arange(len(points))
+    chosen = [int(np.argmin(np.linalg.norm(points - points.mean(0), axis=1)))]
+    dist = np.linalg.norm(points - points[chosen[0]], axis=1)
+    for _ in range(k - 1):
+        j = int(np.argmax(dist))
+        chosen.append(j)
+        dist = np.minimum(dist, np.linalg.norm(points - points[j], axis=1))
+    return np.sort(np.asarray(chosen))
+
+
+def shrink(pack: StylePack, k: int = PACK_EXEMPLARS) -> StylePack:
+    """The pack with at most k exemplars, chosen to cover the speaker's lip shapes and poses."""
+    if len(pack.crops) <= k:
+        return pack
+    from dataclasses import replace
+
+    key = np.concatenate([pack.crop_points[:, LIPS].reshape(len(pack.crops), -1) / pack.meta["crop_size"],
+                          np.nan_to_num(pack.pose[pack.crop_index])], 1)
+    keep = diverse(key, k)
+    return replace(pack, crops=pack.crops[keep], crop_index=pack.crop_index[keep], crop_points=pack.crop_points[keep])
+
+
 def save_pack(pack: StylePack, path) -> Path:
-    """Write ``pack`` to ``path`` (a .lipstyle zip) atomically."""
+    """Write ``pack`` to ``path`` (a .lipstyle zip) atomically, keeping its PACK_EXEMPLARS most
+    varied exemplars (JPEG, quality 95) so that it loads in well under a second."""
     import cv2
 
     path = Path(path)
+    pack = shrink(pack)
     tmp = path.with_name(f".{path.name}.part")
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
@@ -177,8 +205,8 @@ def save_pack(pack: StylePack, path) -> Path:
                 np.save(buf, getattr(pack, name))
                 z.writestr(f"{name}.npy", buf.getvalue())
             for i, crop in enumerate(pack.crops):
-                ok, png = cv2.imencode(".png", crop[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
-                z.writestr(f"crops/{i:05d}.png", png.tobytes())
+                ok, jpg = cv2.imencode(".jpg", crop[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+                z.writestr(f"crops/{i:05d}.jpg", jpg.tobytes())
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -201,7 +229,8 @@ def load_pack(path) -> StylePack:
             n, s = int(meta["n_crops"]), int(meta["crop_size"])
             crops = np.empty((n, s, s, 3), np.uint8)
             for i in range(n):
-                crops[i] = cv2.imdecode(np.frombuffer(z.read(f"crops/{i:05d}.png"), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+                crops[i] = cv2.imdecode(np.frombuffer(z.read(f"crops/{i:05d}.jpg"), np.uint8), cv2.IMREAD_COLOR)
+            cv2.cvtColor(crops.reshape(-1, s, 3), cv2.COLOR_BGR2RGB, crops.reshape(-1, s, 3))
     except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as e:
         if isinstance(e, InputError):
             raise
