@@ -46,6 +46,7 @@ class MotionTrainConfig:
     lr: float = 3e-4
     weight_decay: float = 0.01
     vel_weight: float = 1.0
+    feat_noise: float = 0.0  # std of Gaussian noise added to the audio features (augmentation)
     grad_clip: float = 1.0
     mixed_precision: str = "no"  # "no" | "fp16" | "bf16"
     checkpoint_every: int = 500
@@ -119,6 +120,9 @@ class PairSampler:
             out["ref_feats"][i, :n], out["ref_voiced"][i, :n] = r.feats[a:b], r.voiced[a:b]
             out["ref_valid"][i, :n] = np.isfinite(r.lips[a:b]).all(axis=(1, 2))
             out["ref_lips"][i, :n] = np.nan_to_num(r.lips[a:b])
+        if cfg.feat_noise:
+            out["feats"] += rng.normal(0, cfg.feat_noise, out["feats"].shape).astype(np.float32)
+            out["ref_feats"] += rng.normal(0, cfg.feat_noise, out["ref_feats"].shape).astype(np.float32)
         return out
 
 
