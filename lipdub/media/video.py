@@ -10,9 +10,11 @@ import functools
 import json
 import math
 import os
+import queue
 import re
 import subprocess
 import tempfile
+import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -28,6 +30,8 @@ from .probe import _float, run_tool
 BACKWARD_CHUNK_BYTES = 192 * 1024 * 1024
 # Forward gaps up to this many frames are decoded and skipped instead of seeking.
 SKIP_FRAMES = 48
+# Frames decoded ahead of the consumer by a background thread.
+PREFETCH = 3
 
 
 def _tail(fh) -> str:
@@ -119,9 +123,29 @@ class _SeekMissed(Exception):
 _SHOWINFO = re.compile(rb"n:\s*0\s+pts:\s*(-?\d+)")
 
 
+class _End:
+    """Marks the end of a decode in the prefetch queue (with the feeder's exception, if any)."""
+
+    def __init__(self, error: BaseException | None = None):
+        self.error = error
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put unless ``stop`` is set first; True when put."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            pass
+    return False
+
+
 def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.ndarray]:
-    """Up to ``count`` frames from one ffmpeg process (fewer if the file ends). Raises _SeekMissed
-    before the first frame when the seek landed elsewhere, MediaError when ffmpeg fails outright."""
+    """Up to ``count`` frames from one ffmpeg process (fewer if the file ends). A background
+    thread reads and converts up to PREFETCH frames ahead, so decoding overlaps the caller's work.
+    Raises _SeekMissed before the first frame when the seek landed elsewhere, MediaError when
+    ffmpeg fails outright."""
     w, h = info.width, info.height
     pre, chain, slot = _decode_args(info, start, seek)
     pix = _to_pipe_format(info)[1]
@@ -136,17 +160,41 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
     except FileNotFoundError:
         err.close()
         raise MediaError("ffmpeg not found; install ffmpeg (e.g. apt-get install ffmpeg)") from None
+    frames: queue.Queue = queue.Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+
+    def feed():
+        error = None
+        try:
+            for _ in range(count):
+                buf = bytearray(nbytes)
+                view, filled = memoryview(buf), 0
+                while filled < nbytes:
+                    n = proc.stdout.readinto(view[filled:])
+                    if not n:
+                        break
+                    filled += n
+                if filled < nbytes or stop.is_set():
+                    break
+                if pix == "yuv420p":
+                    frame = cv2.cvtColor(np.frombuffer(buf, np.uint8).reshape(h * 3 // 2, w), cv2.COLOR_YUV2RGB_I420)
+                else:
+                    frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+                if not _put(frames, frame, stop):
+                    return
+        except Exception as e:  # handed to the consumer
+            error = e
+        _put(frames, _End(error), stop)
+
+    thread = threading.Thread(target=feed, name="lipdub-decoder-feed", daemon=True)
+    thread.start()
     got = 0
     try:
-        while got < count:
-            buf = bytearray(nbytes)
-            view, filled = memoryview(buf), 0
-            while filled < nbytes:
-                n = proc.stdout.readinto(view[filled:])
-                if not n:
-                    break
-                filled += n
-            if filled < nbytes:
+        while True:
+            item = frames.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
                 break
             if got == 0 and slot is not None:
                 err.seek(0)
@@ -154,18 +202,17 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
                 if m and int(m.group(1)) != slot:
                     raise _SeekMissed()
             got += 1
-            if pix == "yuv420p":
-                yield cv2.cvtColor(np.frombuffer(buf, np.uint8).reshape(h * 3 // 2, w), cv2.COLOR_YUV2RGB_I420)
-            else:
-                yield np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            yield item
         if got == 0:
             if slot is not None:
                 raise _SeekMissed()
             if proc.wait() != 0:
                 raise MediaError(f"{info.path}: ffmpeg could not decode the video", _tail(err))
     finally:
+        stop.set()
         if proc.poll() is None:
             proc.kill()
+        thread.join()
         proc.wait()
         proc.stdout.close()
         err.close()
@@ -262,9 +309,13 @@ class VideoWriter:
     row (853x480 is stored as 854x480), so no pixel is resampled. RGB -> limited-range BT.601
     yuv420p is done by OpenCV (see the note on YUV above). ``like``: the source video, whose pixel
     aspect (SAR) and colour tags are carried over so that pixels left alone decode as they did in
-    the source. Use as a context manager; on an exception ffmpeg is stopped
-    and the partial file is left for the caller's cleanup (see atomic_output).
+    the source. A background thread feeds ffmpeg (at most QUEUE converted frames wait), so the
+    caller renders the next frame while the encoder works. Use as a context manager; on an
+    exception ffmpeg is stopped and the partial file is left for the caller's cleanup (see
+    atomic_output).
     """
+
+    QUEUE = 4
 
     def __init__(self, path, width: int, height: int, fps, crf: int = 18, preset: str = "veryfast",
                  like: VideoInfo | None = None):
@@ -276,6 +327,9 @@ class VideoWriter:
         self.frames = 0
         self._proc = None
         self._err = None
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._failed = False
 
     def __enter__(self) -> "VideoWriter":
         fps = self.fps
@@ -296,27 +350,66 @@ class VideoWriter:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
         except FileNotFoundError:
             raise MediaError("ffmpeg not found; install ffmpeg (e.g. apt-get install ffmpeg)") from None
+        self._queue = queue.Queue(maxsize=self.QUEUE)
+        self._thread = threading.Thread(target=self._pump, name="lipdub-encoder-feed", daemon=True)
+        self._thread.start()
         return self
 
+    def _pump(self) -> None:
+        """Background thread: write queued YUV frames to ffmpeg until the None sentinel."""
+        while True:
+            buf = self._queue.get()
+            if buf is None:
+                return
+            if self._failed:
+                continue  # keep draining so the producer never blocks
+            try:
+                self._proc.stdin.write(buf)
+            except (BrokenPipeError, OSError, ValueError):
+                self._failed = True
+
+    def _raise_failure(self) -> None:
+        self._finish_thread()
+        self._proc.wait()
+        raise MediaError(f"{self.path}: ffmpeg stopped while encoding", _tail(self._err))
+
     def write(self, frame: np.ndarray) -> None:
-        """Append one RGB uint8 frame [height, width, 3]."""
+        """Append one RGB uint8 frame [height, width, 3] (converted before this returns, so the
+        caller may reuse the array)."""
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame {frame.shape} {frame.dtype} != ({self.height}, {self.width}, 3) uint8")
+        if self._failed:
+            self._raise_failure()
         if (self.out_width, self.out_height) != (self.width, self.height):
             frame = np.pad(frame, ((0, self.out_height - self.height), (0, self.out_width - self.width), (0, 0)),
                            mode="edge")
         yuv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420)
-        try:
-            self._proc.stdin.write(memoryview(yuv).cast("B"))
-        except (BrokenPipeError, OSError):
-            self._proc.wait()
-            raise MediaError(f"{self.path}: ffmpeg stopped while encoding", _tail(self._err)) from None
+        self._queue.put(memoryview(yuv).cast("B"))
         self.frames += 1
+
+    def _finish_thread(self) -> None:
+        """Send the sentinel (making room if the queue is full) and wait for the feeder."""
+        if self._thread is None:
+            return
+        while True:
+            try:
+                self._queue.put_nowait(None)
+                break
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+        self._thread.join()
+        self._thread = None
 
     def close(self) -> None:
         """Finish the file; MediaError when ffmpeg failed."""
         if self._proc is None:
             return
+        self._queue.put(None)  # after every queued frame
+        self._thread.join()
+        self._thread = None
         try:
             self._proc.stdin.close()
         except (BrokenPipeError, OSError):
@@ -325,7 +418,7 @@ class VideoWriter:
         tail = _tail(self._err)
         self._err.close()
         self._proc = None
-        if rc != 0:
+        if rc != 0 or self._failed:
             raise MediaError(f"{self.path}: ffmpeg failed to encode the video", tail)
         if self.frames == 0:
             raise MediaError(f"{self.path}: no frames were written")
@@ -334,8 +427,10 @@ class VideoWriter:
         """Stop ffmpeg without finishing the file."""
         if self._proc is None:
             return
+        self._failed = True
         if self._proc.poll() is None:
             self._proc.kill()
+        self._finish_thread()
         try:
             self._proc.stdin.close()
         except (BrokenPipeError, OSError):
