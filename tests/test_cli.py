@@ -178,3 +178,33 @@ def test_doctor():
     assert r.exit_code == 0, r.output
     for word in ("ffmpeg", "torch", "landmarks", "motion", "render"):
         assert word in r.stdout
+
+
+def test_prepare_style_then_dub_with_the_pack(synth, tmp_path):
+    video = tmp_path / "speaker.mp4"
+    video.write_bytes(synth.face_video().read_bytes())
+    r = invoke("prepare-style", video, "--json")
+    assert r.exit_code == 0, r.output
+    pack = tmp_path / "speaker.lipstyle"
+    assert json.loads(r.stdout)["output"] == str(pack) and pack.exists()
+    _error_line(invoke("prepare-style", video), 2, pack, "already exists")
+    _error_line(invoke("prepare-style", video, "-o", tmp_path / "x.zip"), 2, ".lipstyle")
+    out = tmp_path / "short.mp4"
+    r = invoke("run", video, "--audio", synth.wav(seconds=0.6), "--style", pack, "-o", out,
+               "--length-policy", "trim", "--engine", "reference", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "" and r.stderr == ""  # --quiet
+    assert probe(out).n_frames == 15  # trim: the video is cut to the 0.6 s of audio
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.mp4", "speaker.lipstyle", "speaker.mp4"]
+
+
+def test_neural_engine_without_weights(synth, tmp_path):
+    from lipdub.motion import neural as mn
+    from lipdub.render import neural as rn
+
+    if mn.available() and rn.available():
+        pytest.skip("neural weights are installed")
+    out = tmp_path / "o.mp4"
+    _error_line(invoke("run", synth.face_video(), "--audio", synth.wav(), "-o", out, "--engine", "neural"),
+                5, "weights not found", "searched")
+    assert not out.exists()
