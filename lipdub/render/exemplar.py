@@ -26,6 +26,19 @@ LIP_SIGMA = 0.03  # canonical units (inter-ocular distance = 1)
 POSE_SIGMA = 0.06
 SWITCH_COST = 6.0  # cost of jumping to a non-consecutive exemplar, in unary units
 CANDIDATES = 24
+STILL_OPENING = 0.03  # exemplars that never open wider than this (canonical units): a still photo
+
+
+def cap_opening(lips: np.ndarray, cap: float) -> np.ndarray:
+    """[T,40,2] lips whose inner opening is at most ``cap``: the lower lip is raised by the excess."""
+    op = mouth_opening(lips)
+    excess = np.maximum(op - cap, 0.0)
+    if not excess.any():
+        return lips
+    out = lips.copy()
+    lower = lips[:, :, 1] > lips[:, :, 1].mean(1, keepdims=True)  # points below each mouth's midline
+    out[:, :, 1] -= lower * excess[:, None]
+    return out
 
 
 def choose_exemplars(target: np.ndarray, target_pose: np.ndarray, ex_lips: np.ndarray,
@@ -65,28 +78,30 @@ class ExemplarRenderer:
     def __init__(self, pack: StylePack, track: FaceTrack, motion: LipMotion, schedule: np.ndarray):
         if len(pack.crops) == 0:
             raise ValueError("style pack has no mouth exemplars")
-        self.pack, self.track, self.motion = pack, track, motion
+        self.pack, self.track = pack, track
         self.space = crop_space(pack)
         inv = G.invert(self.space.canon_to_crop)
-        self.ex_canon = G.apply(inv, pack.crop_points.astype(np.float64))  # [K,468,2]
-        ex_lips = self.ex_canon[:, LIPS]
-        pose = head_pose(track)
-        tpose = pose[np.asarray(schedule)]
-        self.path = choose_exemplars(motion.lips.astype(np.float64), tpose, ex_lips,
-                                     pack.pose[pack.crop_index], pack.crop_index)
+        ex_lips = G.apply(inv, pack.crop_points[:, LIPS].astype(np.float64))  # [K,40,2] canonical
         self.ex_open = mouth_opening(ex_lips)
+        widest = float(np.percentile(self.ex_open, 98))
+        lips = motion.lips.astype(np.float64)
+        # Within the speaker's own range the mouth comes from real exemplars; a reference that
+        # never opens (a still photo) gets a synthesised inner mouth instead of a cap.
+        self.lips = lips if widest < STILL_OPENING else cap_opening(lips, widest * 1.15)
+        tpose = head_pose(track)[np.asarray(schedule)]
+        self.path = choose_exemplars(self.lips, tpose, ex_lips, pack.pose[pack.crop_index], pack.crop_index)
         self._colour = None
 
     def render(self, frame: np.ndarray, out_t: int, src_t: int) -> np.ndarray:
         import cv2
 
         tr = self.track
-        if src_t >= len(tr) or not tr.found[src_t] or out_t >= len(self.motion):
+        if src_t >= len(tr) or not tr.found[src_t] or out_t >= len(self.lips):
             return frame
         k = int(self.path[out_t])
         to_crop = self.space.frame_to_crop(tr.to_canon[src_t])
         tgt = G.apply(to_crop, tr.points[src_t].astype(np.float64))  # target face, crop pixels
-        lips = self.space.canon_to_pixels(self.motion.lips[out_t].astype(np.float64))
+        lips = self.space.canon_to_pixels(self.lips[out_t])
         ex = self.pack.crop_points[k].astype(np.float64)
         # control points: target position (dst) <- exemplar position (src)
         own_lower = tgt[14, 1]
@@ -131,7 +146,7 @@ class ExemplarRenderer:
         mask = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=max(1, int(sig)))
         mask = cv2.GaussianBlur(mask, (0, 0), sig)
 
-        want_open = mouth_opening(self.motion.lips[out_t].astype(np.float64))
+        want_open = mouth_opening(self.lips[out_t])
         lack = want_open - self.ex_open[k]
         out = warped.astype(np.float32)
         if lack > 0.02:
@@ -153,20 +168,24 @@ class ExemplarRenderer:
 
     @staticmethod
     def _synth_mouth(out: np.ndarray, inner: np.ndarray, amount: float) -> np.ndarray:
-        """Paint an oral cavity with an upper-teeth band inside the inner-lip polygon (ROI px)."""
+        """Paint an oral cavity inside the inner-lip polygon (ROI px): dark, shaded towards its
+        centre, with the upper teeth showing along the upper lip."""
         import cv2
 
         m = np.zeros(out.shape[:2], np.float32)
         cv2.fillPoly(m, [np.round(inner).astype(np.int32)], 1.0)
         if m.sum() < 4:
             return out
-        ys = np.nonzero(m)[0]
-        top, bot = ys.min(), ys.max()
         lip = out[m > 0].mean(0)
-        cavity = np.clip(lip * 0.22, 0, 255)
-        teeth = np.array([225.0, 220.0, 210.0])
-        rows = np.arange(out.shape[0])[:, None, None]
-        frac = np.clip((rows - top) / max(bot - top, 1), 0, 1)
-        colour = np.where(frac < 0.3, teeth * (1 - 0.4 * frac / 0.3), cavity)
-        m = cv2.GaussianBlur(m, (0, 0), 1.0)[..., None] * min(1.0, amount * 1.5)
+        cavity = np.clip(lip * 0.3, 0, 255)
+        teeth = np.clip(0.55 * np.array([236.0, 230.0, 222.0]) + 0.45 * lip, 0, 255)
+        # teeth: the part of the opening within 35% of its height from the upper inner lip
+        upper = inner[10:] if len(inner) == 20 else inner
+        top = np.interp(np.arange(out.shape[1]), *zip(*sorted(zip(upper[:, 0], upper[:, 1]))))
+        height = max(np.ptp(inner[:, 1]), 1.0)
+        rows = np.arange(out.shape[0])[:, None]
+        t = np.clip((rows - top[None]) / (0.35 * height), 0, 1)[..., None]
+        colour = teeth * (1 - t) + cavity * t
+        soft = max(0.6, 0.12 * height)
+        m = cv2.GaussianBlur(m, (0, 0), soft)[..., None] * min(1.0, amount * 1.5)
         return out * (1 - m) + colour * m
