@@ -14,6 +14,13 @@ from typing import Callable
 
 Progress = Callable[[str, int, int], None] | None
 
+# Model/training presets for `lipdub train motion --preset`: "small" suits a few minutes of video
+# per speaker and a few dozen speakers (../shared/data); "base" suits HDTF/VoxCeleb2-scale data.
+MOTION_PRESETS = {
+    "small": (dict(d_model=64, n_layers=2, dropout=0.2), dict(feat_noise=0.3, weight_decay=0.05)),
+    "base": (dict(d_model=128, n_layers=3, dropout=0.1), dict(feat_noise=0.1, weight_decay=0.01)),
+}
+
 
 def preprocess(videos_dir: str | Path, out_dir: str | Path, with_crops: bool = True,
                progress: Progress = None):
@@ -23,18 +30,25 @@ def preprocess(videos_dir: str | Path, out_dir: str | Path, with_crops: bool = T
     return run(videos_dir, out_dir, with_crops=with_crops, progress=progress)
 
 
-def train_motion(data: str | Path, out: str | Path = "weights/motion.safetensors", steps: int = 3000,
-                 batch_size: int = 16, lr: float = 3e-4, mixed_precision: str = "no",
+def train_motion(data: str | Path, out: str | Path = "weights/motion.safetensors", steps: int = 1200,
+                 batch_size: int = 16, lr: float = 3e-4, preset: str = "small", mixed_precision: str = "no",
                  checkpoint_every: int = 500, holdout: list[str] | None = None, seed: int = 0,
                  cpu: bool = False, progress: Progress = None) -> Path:
     """`lipdub train motion --data DIR --out FILE` -> the saved weights path. Resumes from
-    FILE.ckpt/ when present; loss log in FILE.log.jsonl; holdout: speaker ids to leave out."""
-    from lipdub.train.motion import MotionTrainConfig, train
+    FILE.ckpt/ when present; loss log in FILE.log.jsonl; holdout: speaker ids (shard stems for
+    videos directly in the preprocessed folder) to leave out; preset: see MOTION_PRESETS."""
+    from lipdub.errors import InputError
+    from lipdub.motion.transformer import MotionTransformerConfig
+    from lipdub.train.motion import MotionTrainConfig, load_clips, train
 
     _check(mixed_precision, steps, batch_size)
+    if preset not in MOTION_PRESETS:
+        raise InputError(f"--preset must be one of {', '.join(MOTION_PRESETS)}, not {preset!r}")
+    model_kw, train_kw = MOTION_PRESETS[preset]
     cfg = MotionTrainConfig(steps=steps, batch_size=batch_size, lr=lr, mixed_precision=mixed_precision,
-                            checkpoint_every=checkpoint_every, holdout=list(holdout or []), seed=seed)
-    return train(data, out, cfg, progress=progress, cpu=cpu)
+                            checkpoint_every=checkpoint_every, holdout=list(holdout or []), seed=seed, **train_kw)
+    feat_dim = load_clips(data, cfg.holdout)[0].feats.shape[1]
+    return train(data, out, cfg, MotionTransformerConfig(feat_dim=feat_dim, **model_kw), progress=progress, cpu=cpu)
 
 
 def train_renderer(data: str | Path, out: str | Path = "weights/renderer.safetensors", steps: int = 5000,

@@ -232,6 +232,8 @@ def test_fit_pack(tmp_path, monkeypatch):
 def test_cli_hooks_check_arguments(tmp_path):
     with pytest.raises(InputError):
         cli_hooks.train_motion(tmp_path, tmp_path / "m.safetensors", mixed_precision="fp8")
+    with pytest.raises(InputError):
+        cli_hooks.train_motion(tmp_path, tmp_path / "m.safetensors", preset="huge")
     with pytest.raises(LipdubError):
         cli_hooks.preprocess(tmp_path / "missing", tmp_path / "out")
 
@@ -247,3 +249,10 @@ def test_full_size_training_step_on_gpu(tmp_path):
     rcfg = rtrain.RendererTrainConfig(vae_steps=2, steps=2, batch_size=4, mixed_precision="bf16")
     out = rtrain.train(data, tmp_path / "r.safetensors", rcfg, RendererConfig(image_size=64))
     assert render_neural.load_model(out, device="cuda").cfg.image_size == 64
+
+
+def test_train_motion_hook_uses_the_preset(tmp_path):
+    data = write_shards(tmp_path / "shards")
+    out = cli_hooks.train_motion(data, tmp_path / "m.safetensors", steps=2, batch_size=2, cpu=True)
+    m = motion_neural.load_model(out)
+    assert (m.cfg.feat_dim, m.cfg.d_model, m.cfg.n_layers) == (D, 64, 2)
