@@ -1,7 +1,7 @@
 """lipdub command line (Typer only: parsing, progress display, messages, exit codes).
 
 Exit codes: 0 success; 1 other error; 2 bad input (file, option); 3 no usable face;
-4 ffmpeg failed; 5 model weights missing; 130 interrupted (Ctrl-C). Nothing heavy is imported at
+4 ffmpeg failed; 5 model weights missing; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Nothing heavy is imported at
 module level, so ``lipdub --help`` is instant.
 """
 from __future__ import annotations
@@ -98,14 +98,40 @@ def _say(msg: str, colour: str | None = None) -> None:
     typer.secho(msg, fg=colour, err=True)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every cleanup runs."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _guarded(fn, quiet: bool):
     """Run fn(progress) with progress bars; turn errors into one red line and an exit code."""
     try:
-        with _native_stderr_silenced() as stream, _Progress(stream, quiet) as prog:
+        with _sigterm_as_interrupt(), _native_stderr_silenced() as stream, _Progress(stream, quiet) as prog:
             return fn(prog)
     except LipdubError as err:
         _say(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", "red")
         raise typer.Exit(err.exit_code)
+    except _Terminated:
+        _say("terminated: nothing was written", "red")
+        raise typer.Exit(143)
     except KeyboardInterrupt:
         _say("interrupted: nothing was written", "red")
         raise typer.Exit(130)
@@ -147,7 +173,7 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or messages (errors still show)."),
     device: str = typer.Option("cpu", "--device", help="Device for the neural engine (cpu, cuda, cuda:1)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (neural engine)."),
-    crf: int = typer.Option(18, "--crf", help="H.264 quality, 0-51 (lower is better)."),
+    crf: int = typer.Option(14, "--crf", help="H.264 quality, 0-51 (lower is better)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write the summary to this JSON file."),
 ):

@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -18,12 +19,25 @@ STANDARD_RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30
 _STILL_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif"}
 
 
+# How ffmpeg ends when Ctrl-C (or SIGTERM) reaches it: its own exit code 255, or killed by the signal.
+INTERRUPTED = (255, -signal.SIGINT, -signal.SIGTERM)
+
+
+def check_interrupted(returncode: int | None) -> None:
+    """Raise KeyboardInterrupt when a tool stopped because the user interrupted the run (the
+    terminal sends Ctrl-C to ffmpeg too), so it is reported as an interruption, not a bad file."""
+    if returncode in INTERRUPTED:
+        raise KeyboardInterrupt
+
+
 def run_tool(args: list[str], what: str) -> subprocess.CompletedProcess:
     """Run ffmpeg/ffprobe to completion; MediaError when the tool itself is missing."""
     try:
-        return subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        r = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise MediaError(f"{args[0]} not found; install ffmpeg (e.g. apt-get install ffmpeg) to {what}") from None
+    check_interrupted(r.returncode)
+    return r
 
 
 def _frac(text, default=None) -> Fraction | None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError, MediaError
 from ..types import VideoInfo
-from .probe import _float, run_tool
+from .probe import _float, check_interrupted, run_tool
 
 # Memory budget for a chunk of frames decoded ahead to be played backwards (ping-pong).
 BACKWARD_CHUNK_BYTES = 192 * 1024 * 1024
@@ -203,10 +203,12 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
                     raise _SeekMissed()
             got += 1
             yield item
+        rc = proc.wait() if got < count else None
+        check_interrupted(rc)
         if got == 0:
             if slot is not None:
                 raise _SeekMissed()
-            if proc.wait() != 0:
+            if rc != 0:
                 raise MediaError(f"{info.path}: ffmpeg could not decode the video", _tail(err))
     finally:
         stop.set()
@@ -370,7 +372,7 @@ class VideoWriter:
 
     def _raise_failure(self) -> None:
         self._finish_thread()
-        self._proc.wait()
+        check_interrupted(self._proc.wait())
         raise MediaError(f"{self.path}: ffmpeg stopped while encoding", _tail(self._err))
 
     def write(self, frame: np.ndarray) -> None:
@@ -418,6 +420,7 @@ class VideoWriter:
         tail = _tail(self._err)
         self._err.close()
         self._proc = None
+        check_interrupted(rc)
         if rc != 0 or self._failed:
             raise MediaError(f"{self.path}: ffmpeg failed to encode the video", tail)
         if self.frames == 0:
