@@ -122,7 +122,7 @@ def _style_pack(style: Path, progress: Progress | None) -> StylePack:
 
 
 def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, length_policy: str = "pingpong",
-        crf: int = 18, seed: int = 0, device: str = "cpu", preview=None, progress: Progress | None = None,
+        crf: int = 14, seed: int = 0, device: str = "cpu", preview=None, progress: Progress | None = None,
         overwrite: bool = False) -> dict:
     """Dub ``video`` with the speech in ``audio`` and write ``out`` (default <stem>.dubbed.mp4).
 
