@@ -216,19 +216,21 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
 
 def _render_to(out: Path, info: VideoInfo, lp, renderer, out_audio: AudioTrack, crf: int,
                moments: list[int], progress: Progress | None) -> dict:
-    """Stream source frames in schedule order through the renderer into an H.264 file, mux the
-    audio and move the result to ``out``. Returns {out_t: (source frame, dubbed frame)} for the
-    preview moments."""
+    """Stream source frames in schedule order through the renderer into one H.264 + AAC encode
+    (the new audio goes in the same pass) and move the result to ``out``. Returns
+    {out_t: (source frame, dubbed frame)} for the preview moments."""
+    import soundfile as sf
+
     from .media.atomic import atomic_output, scratch_dir
-    from .media.mux import mux
     from .media.video import VideoWriter, read_frames
 
     shots: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     want = set(moments)
     step = max(1, lp.n_out // 200)
     with atomic_output(out) as tmp_out, scratch_dir(out) as work:
-        video_only = work / "video.mp4"
-        with VideoWriter(video_only, info.width, info.height, info.fps, crf=crf, like=info) as writer, \
+        wav = work / "audio.wav"
+        sf.write(str(wav), np.clip(out_audio.samples, -1, 1).astype(np.float32), out_audio.sample_rate, subtype="FLOAT")
+        with VideoWriter(tmp_out, info.width, info.height, info.fps, crf=crf, like=info, audio=wav) as writer, \
                 contextlib.closing(read_frames(info, lp.src_index)) as frames:
             for t, frame in enumerate(frames):
                 dubbed = renderer.render(frame, t, int(lp.src_index[t]))
@@ -237,11 +239,6 @@ def _render_to(out: Path, info: VideoInfo, lp, renderer, out_audio: AudioTrack, 
                     shots[t] = (frame.copy(), np.array(dubbed, copy=True))
                 if progress and (t % step == 0 or t == lp.n_out - 1):
                     progress("render", t + 1, lp.n_out)
-        if progress:
-            progress("mux", 0, 1)
-        mux(video_only, out_audio, tmp_out)
-        if progress:
-            progress("mux", 1, 1)
     return shots
 
 

@@ -311,8 +311,9 @@ class VideoWriter:
     row (853x480 is stored as 854x480), so no pixel is resampled. RGB -> limited-range BT.601
     yuv420p is done by OpenCV (see the note on YUV above). ``like``: the source video, whose pixel
     aspect (SAR) and colour tags are carried over so that pixels left alone decode as they did in
-    the source. A background thread feeds ffmpeg (at most QUEUE converted frames wait), so the
-    caller renders the next frame while the encoder works. Use as a context manager; on an
+    the source. ``audio``: an audio file (e.g. a WAV) to encode as AAC into the same file in the
+    same pass (no separate mux). A background thread feeds ffmpeg (at most QUEUE converted frames
+    wait), so the caller renders the next frame while the encoder works. Use as a context manager; on an
     exception ffmpeg is stopped and the partial file is left for the caller's cleanup (see
     atomic_output).
     """
@@ -320,8 +321,9 @@ class VideoWriter:
     QUEUE = 4
 
     def __init__(self, path, width: int, height: int, fps, crf: int = 18, preset: str = "veryfast",
-                 like: VideoInfo | None = None):
+                 like: VideoInfo | None = None, audio=None, audio_bitrate: str = "192k"):
         self.path = Path(path)
+        self.audio, self.audio_bitrate = (Path(audio) if audio is not None else None), audio_bitrate
         self.width, self.height = int(width), int(height)
         self.fps = Fraction(fps)
         self.crf, self.preset, self.like = int(crf), preset, like
@@ -337,8 +339,12 @@ class VideoWriter:
         fps = self.fps
         cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self.out_width}x{self.out_height}",
-               "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0",
-               "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)]
+               "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0"]
+        if self.audio is not None:
+            cmd += ["-i", str(self.audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", self.audio_bitrate]
+        else:
+            cmd += ["-an"]
+        cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)]
         sar = Fraction(self.like.sar) if self.like is not None else Fraction(1)
         if sar != 1:
             cmd += ["-vf", f"setsar={sar.numerator}/{sar.denominator}"]
@@ -346,6 +352,8 @@ class VideoWriter:
         if self.like is not None:
             for key, value in source_extra(self.like)["color"].items():
                 cmd += [_COLOR_TAGS[key], value]
+        if self.path.suffix.lower() in (".mp4", ".m4v", ".mov"):
+            cmd += ["-movflags", "+faststart"]
         cmd += [str(self.path)]
         self._err = tempfile.TemporaryFile()
         try:

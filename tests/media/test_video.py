@@ -188,3 +188,15 @@ def test_scratch_dir_is_removed(tmp_path):
             (d / "big.bin").write_bytes(b"1" * 100)
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_encodes_audio_in_the_same_pass(synth, tmp_path):
+    out = tmp_path / "av.mp4"
+    with V.VideoWriter(out, 96, 64, 25, audio=synth.wav(seconds=1.0)) as w:
+        for f in _smooth_frames(25, 64, 96):
+            w.write(f)
+    r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,duration", "-of", "csv=p=0",
+                        str(out)], capture_output=True, text=True, check=True)
+    (vc, vd), (ac, ad) = [line.split(",") for line in r.stdout.split()]
+    assert (vc, ac) == ("h264", "aac")
+    assert float(vd) == pytest.approx(1.0, abs=0.01) and float(ad) == pytest.approx(1.0, abs=0.05)
