@@ -110,6 +110,27 @@ def _vfr_rate(avg: Fraction, r: Fraction | None) -> Fraction:
     return avg.limit_denominator(100)
 
 
+_COLOR_KEYS = ("color_space", "color_primaries", "color_transfer")
+_EXTRA: dict[tuple[str, float], dict] = {}
+
+
+def _extra(stream: dict, fmt: dict) -> dict:
+    """Facts VideoInfo does not carry: the stream's index in the file, its first timestamp and the
+    container start (s, as stored), colour tags and whether it is full range."""
+    tags = {k: stream[k] for k in _COLOR_KEYS if stream.get(k) not in (None, "", "unknown", "reserved")}
+    full = stream.get("color_range") == "pc" or str(stream.get("pix_fmt", "")).startswith("yuvj")
+    return {"index": int(stream.get("index", 0)), "vstart": _float(stream.get("start_time"), 0.0),
+            "fstart": _float(fmt.get("start_time"), 0.0), "color": tags, "full_range": full}
+
+
+def stream_extra(info: VideoInfo) -> dict:
+    """See _extra; recorded by probe(), probed again if the file changed since."""
+    key = (str(info.path), os.path.getmtime(info.path))
+    if key not in _EXTRA:
+        probe(info.path)
+    return _EXTRA[key]
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Describe a video file. Raises InputError (missing, not a video, no video stream, corrupt)
     naming the file, or MediaError when ffprobe itself cannot run."""
@@ -164,6 +185,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if duration is None or duration <= 0:
         duration = float(n_frames / fps)
 
+    if len(_EXTRA) > 64:
+        _EXTRA.clear()
+    _EXTRA[(str(p), os.path.getmtime(p))] = _extra(s, fmt)
     rotation = _rotation(s)
     if rotation in (90, 270):
         width, height = height, width

@@ -6,10 +6,7 @@ filter). Frame k is the picture shown at time k / fps from the start of the vide
 """
 from __future__ import annotations
 
-import functools
-import json
 import math
-import os
 import queue
 import re
 import subprocess
@@ -24,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError, MediaError
 from ..types import VideoInfo
-from .probe import _float, check_interrupted, run_tool
+from .probe import check_interrupted, stream_extra
 
 # Memory budget for a chunk of frames decoded ahead to be played backwards (ping-pong).
 BACKWARD_CHUNK_BYTES = 192 * 1024 * 1024
@@ -53,26 +50,9 @@ _COLOR_TAGS = {"color_space": "-colorspace", "color_primaries": "-color_primarie
                "color_transfer": "-color_trc"}
 
 
-@functools.lru_cache(maxsize=32)
-def _stream_extra(path: str, mtime: float) -> dict:
-    """First video timestamp and container start (s, as stored), colour tags and range."""
-    r = run_tool(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                  "stream=start_time,pix_fmt,color_space,color_primaries,color_transfer,color_range"
-                  ":format=start_time", "-of", "json", path], "probe videos")
-    try:
-        d = json.loads(r.stdout or "{}")
-        st = (d.get("streams") or [{}])[0]
-        fs = _float((d.get("format") or {}).get("start_time"), 0.0)
-    except (json.JSONDecodeError, IndexError, AttributeError):
-        st, fs = {}, 0.0
-    tags = {k: st[k] for k in _COLOR_TAGS if st.get(k) not in (None, "", "unknown", "reserved")}
-    full = st.get("color_range") == "pc" or str(st.get("pix_fmt", "")).startswith("yuvj")
-    return {"vstart": _float(st.get("start_time"), 0.0), "fstart": fs, "color": tags, "full_range": full}
-
-
 def source_extra(info: VideoInfo) -> dict:
-    """Timing and colour facts about ``info.path`` that VideoInfo does not carry (cached)."""
-    return _stream_extra(str(info.path), os.path.getmtime(info.path))
+    """Stream index, timing and colour facts about ``info.path`` that VideoInfo does not carry."""
+    return stream_extra(info)
 
 
 def _yuv_path(info: VideoInfo) -> bool:
@@ -151,7 +131,7 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
     pix = _to_pipe_format(info)[1]
     level = ["-v", "info", "-nostats"] if slot is not None else ["-v", "error"]
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", *level, *pre, "-i", str(info.path),
-           "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", chain,
+           "-map", f"0:{source_extra(info)['index']}", "-an", "-sn", "-dn", "-vf", chain,
            "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", pix, "pipe:1"]
     nbytes = w * h * 3 // 2 if pix == "yuv420p" else w * h * 3
     err = tempfile.TemporaryFile()

@@ -100,3 +100,14 @@ def test_empty_file_and_folder(tmp_path):
 def test_still_image_is_not_a_video(synth):
     with pytest.raises(LipdubError, match="still image"):
         probe(synth.face_png())
+
+
+def test_video_stream_after_the_audio_stream(synth, tmp_path):
+    src = synth.video(audio=True)
+    swapped = tmp_path / "audio first.mp4"
+    from tests.conftest import ffmpeg
+
+    ffmpeg("-i", str(src), "-map", "0:a", "-map", "0:v", "-c", "copy", str(swapped))
+    info = probe(swapped)
+    assert info.has_audio and (info.width, info.height) == (96, 64)
+    assert (decode_all(swapped) == decode_all(src)).all()
