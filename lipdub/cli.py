@@ -175,7 +175,7 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Random seed (neural engine)."),
     crf: int = typer.Option(14, "--crf", help="H.264 quality, 0-51 (lower is better)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Also write the summary to this JSON file."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write the summary and quality figures (as `lipdub eval`) to this JSON file."),
 ):
     """Dub VIDEO with the speech in --audio."""
 
@@ -187,6 +187,10 @@ def run(
         summary = dub(video, audio, out, style=style, engine=engine, face=face, length_policy=length_policy,
                       crf=crf, seed=seed, device=device, preview=preview, progress=prog, overwrite=overwrite)
         if report is not None:
+            from .evaluate import evaluate
+
+            # the same figures as `lipdub eval OUT --audio AUDIO --source VIDEO`
+            summary["quality"] = evaluate(out, audio=audio, source=video, progress=prog)
             summary["report"] = str(report)
             _write_json(report, summary)
         return summary
@@ -222,6 +226,67 @@ def prepare_style_cmd(
         typer.echo(json.dumps(s))
     if not quiet:
         _say(f"wrote {s['output']} ({s['frames']} frames, {s['exemplars']} mouth exemplars)")
+
+
+@app.command()
+def batch(
+    manifest: Path = typer.Argument(..., help="CSV (with a header row) or JSONL: video, audio, output, and optional run options per row.", show_default=False),
+    report: Optional[Path] = typer.Option(None, "--report", help="JSON report [default: MANIFEST.report.json beside it; .rankN added per process]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo items whose output already exists."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout instead of a table."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+):
+    """Dub every row of a manifest: goes on past failures, skips complete outputs (resume), writes a
+    JSON report. Exit code 0 when every item is ok or skipped, 6 when some failed, 2 for a bad
+    manifest. Under `accelerate launch -m lipdub batch ...` the rows are split between processes."""
+    from .batch import detect_processes, run_batch
+
+    index, count = detect_processes()
+    rep = _guarded(lambda prog: run_batch(manifest, report, overwrite=overwrite, progress=prog,
+                                          process_index=index, num_processes=count), quiet)
+    if as_json:
+        typer.echo(json.dumps(rep))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"lipdub batch: {rep['manifest']}" + (f" (process {index + 1}/{count})" if count > 1 else ""))
+        for col in ("line", "output", "status", "seconds", "error"):
+            table.add_column(col, overflow="fold")
+        colour = {"ok": "green", "skipped": "cyan", "failed": "red"}
+        for it in rep["items"]:
+            table.add_row(str(it["line"]), it["output"], f"[{colour[it['status']]}]{it['status']}[/]",
+                          f"{it['seconds']:.1f}", it["error"] or "")
+        Console().print(table)
+        c = rep["counts"]
+        typer.echo(f"{c['ok']} ok, {c['skipped']} skipped, {c['failed']} failed; report: {rep['report']}")
+    if rep["exit_code"]:
+        raise typer.Exit(rep["exit_code"])
+
+
+@app.command("eval")
+def eval_cmd(
+    dubbed: Path = typer.Argument(..., help="A dubbed video.", show_default=False),
+    truth: Optional[Path] = typer.Option(None, "--truth", help="A video of the real lips with the same timing."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="The speech the mouth should follow [default: the video's own audio]."),
+    source: Optional[Path] = typer.Option(None, "--source", help="The original input video (for ratios and PSNR above the nose)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+):
+    """Quality figures of a dub: lip sync against --truth or against the audio, and sharpness,
+    flicker and seam of the mouth region."""
+    from .evaluate import evaluate
+
+    res = _guarded(lambda prog: evaluate(dubbed, truth=truth, audio=audio, source=source, progress=prog), quiet)
+    if as_json:
+        typer.echo(json.dumps(res))
+    else:
+        for k, v in res.items():
+            if k != "warnings" and v is not None:
+                typer.echo(f"{k:<16} {v}")
+    if not quiet:
+        for w in res.get("warnings", []):
+            _say(f"warning: {w}", "yellow")
 
 
 def _doctor_lines() -> tuple[list[tuple[str, str]], bool]:

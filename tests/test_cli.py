@@ -146,7 +146,8 @@ def test_run_end_to_end(synth, tmp_path):
     assert (dub.width, dub.height, dub.fps) == (src.width, src.height, src.fps)
     assert dub.n_frames == 38 and dub.duration == pytest.approx(1.52, abs=0.05)
     assert _streams(out) == ["aac,audio", "h264,video"]
-    assert json.loads((tmp_path / "report.json").read_text())["frames"] == 38
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["frames"] == 38 and rep["quality"]["frames"] == 38 and rep["quality"]["psnr_upper_db"] > 35
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [video.name, out.name, "sheet.png", "report.json"])
 
@@ -208,3 +209,29 @@ def test_neural_engine_without_weights(synth, tmp_path):
     _error_line(invoke("run", synth.face_video(), "--audio", synth.wav(), "-o", out, "--engine", "neural"),
                 5, "weights not found", "searched")
     assert not out.exists()
+
+
+def test_batch_goes_on_past_failures_and_reports(tmp_path, synth):
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("video,audio,output\nmissing.mp4,a.wav,o1.mp4\n"
+                        f"{synth.wav()},{synth.wav()},o2.mp4\n")
+    r = invoke("batch", manifest, "--quiet")
+    assert r.exit_code == 6, r.output
+    assert "0 ok, 0 skipped, 2 failed" in r.stdout
+    rep = json.loads((tmp_path / "jobs.report.json").read_text())
+    assert [it["exit_code"] for it in rep["items"]] == [2, 2] and rep["complete"]
+    assert not (tmp_path / "o1.mp4").exists() and not (tmp_path / "o2.mp4").exists()
+
+
+def test_batch_bad_manifest(tmp_path):
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("video,output\nx.mp4,y.mp4\n")
+    r = invoke("batch", manifest)
+    assert r.exit_code == 2 and "error: " in r.stderr
+
+
+def test_eval_json(synth):
+    r = invoke("eval", synth.face_video(), "--source", synth.face_video(), "--json", "--quiet")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["faces_found"] > 0.9 and res["psnr_upper_db"] == 100.0 and res["sharpness_ratio"] == 1.0
