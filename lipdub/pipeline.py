@@ -80,7 +80,12 @@ def resolve_engines(engine: str) -> dict:
     return {"motion": "neural", "render": "neural"}
 
 
-def _check_options(engine: str, length_policy: str, crf: int) -> None:
+FACE_CHOICES = ("auto", "largest", "speaking")
+
+
+def _check_options(engine: str, length_policy: str, crf: int, face=None) -> None:
+    if face is not None and not isinstance(face, int) and str(face) not in FACE_CHOICES and not str(face).isdigit():
+        raise InputError(f"--face {face!r}: use auto, largest, speaking or a face number (0 = leftmost)")
     if engine not in ENGINES:
         raise InputError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
     if length_policy not in POLICIES:
@@ -139,7 +144,7 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
     clock = _Clock()
     warnings: list[str] = []
     with clock("check"):
-        _check_options(engine, length_policy, crf)
+        _check_options(engine, length_policy, crf, face)
         video = check_readable(video, "video")
         audio = check_readable(audio, "audio")
         style = check_readable(style, "style reference") if style is not None else None

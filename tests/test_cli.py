@@ -106,6 +106,7 @@ def test_bad_options(synth, tmp_path):
     _error_line(invoke("run", v, "--audio", a, "-o", tmp_path / "o.mp4", "--engine", "magic"), 2, "--engine")
     _error_line(invoke("run", v, "--audio", a, "-o", tmp_path / "o.mp4", "--length-policy", "stretch"), 2, "length-policy")
     _error_line(invoke("run", v, "--audio", a, "-o", tmp_path / "o.mp4", "--crf", "99"), 2, "--crf")
+    _error_line(invoke("run", v, "--audio", a, "-o", tmp_path / "o.mp4", "--face", "left"), 2, "--face")
 
 
 def test_missing_style(synth, tmp_path):
