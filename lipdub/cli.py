@@ -236,9 +236,11 @@ def batch(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout instead of a table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
-    """Dub every row of a manifest: goes on past failures, skips complete outputs (resume), writes a
-    JSON report. Exit code 0 when every item is ok or skipped, 6 when some failed, 2 for a bad
-    manifest. Under `accelerate launch -m lipdub batch ...` the rows are split between processes."""
+    """Dub every row of a manifest (CSV or JSONL), resuming and reporting.
+
+    Goes on past failures, skips outputs that exist and are complete, writes a JSON report. Exit
+    code 0 when every item is ok or skipped, 6 when some failed, 2 for a bad manifest. Under
+    `accelerate launch -m lipdub batch ...` the rows are split between processes."""
     from .batch import detect_processes, run_batch
 
     index, count = detect_processes()
@@ -273,8 +275,10 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
-    """Quality figures of a dub: lip sync against --truth or against the audio, and sharpness,
-    flicker and seam of the mouth region."""
+    """Quality figures of a dub: lip sync, sharpness, flicker, seam.
+
+    Lip sync is measured against --truth (real lips with the same timing) or against the audio;
+    sharpness, flicker and seam of the mouth region always (as ratios with --source)."""
     from .evaluate import evaluate
 
     res = _guarded(lambda prog: evaluate(dubbed, truth=truth, audio=audio, source=source, progress=prog), quiet)
