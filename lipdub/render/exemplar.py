@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from ..face import geometry as G
-from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, NOSE_TIP, UPPER_BOUND, mouth_opening
-from ..face.track import head_pose
+from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_MID, NOSE_TIP, UPPER_BOUND, mouth_opening
+from ..face.track import canonical_lips, head_pose
 from ..style.pack import crop_space
 from ..types import FaceTrack, LipMotion, StylePack
 from .warp import coarse_map, tps_fit
@@ -89,6 +90,13 @@ class ExemplarRenderer:
         # never opens (a still photo) gets a synthesised inner mouth instead of a cap.
         self.lips = lips if widest < STILL_OPENING else cap_opening(lips, widest * 1.15)
         tpose = head_pose(track)[np.asarray(schedule)]
+        # the source's own lower lip, steadied: the jaw follows the change from it to the new lips
+        own = canonical_lips(track)[:, LOWER_MID]
+        ok = np.isfinite(own[:, 0])
+        if ok.any():
+            own[~ok] = own[ok].mean(0)
+            own = gaussian_filter1d(own, 2.0, axis=0, mode="nearest")
+        self.own_lower = own
         self.path = choose_exemplars(self.lips, tpose, ex_lips, pack.pose[pack.crop_index], pack.crop_index)
         self._colour = None
 
@@ -104,8 +112,7 @@ class ExemplarRenderer:
         lips = self.space.canon_to_pixels(self.lips[out_t])
         ex = self.pack.crop_points[k].astype(np.float64)
         # control points: target position (dst) <- exemplar position (src)
-        own_lower = tgt[14, 1]
-        drop = lips[LIPS.index(14), 1] - own_lower
+        drop = lips[LOWER_MID, 1] - self.space.canon_to_pixels(self.own_lower[src_t][None])[0, 1]
         chin_w = np.exp(-((np.arange(len(JAW)) - JAW.index(CHIN)) / 5.0) ** 2)
         jaw_dst = tgt[JAW] + np.c_[np.zeros(len(JAW)), drop * 0.7 * chin_w]
         dst = np.concatenate([lips, tgt[UPPER_BOUND], jaw_dst])
