@@ -17,7 +17,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..face import geometry as G
-from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_MID, NOSE_TIP, UPPER_BOUND, mouth_opening
+from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_MID, NOSE_TIP, UPPER_BOUND, UPPER_MID, mouth_opening
 from ..face.track import canonical_lips, head_pose
 from ..style.pack import crop_space
 from ..types import FaceTrack, LipMotion, StylePack
@@ -27,7 +27,9 @@ LIP_SIGMA = 0.03  # canonical units (inter-ocular distance = 1)
 POSE_SIGMA = 0.06
 SWITCH_COST = 6.0  # cost of jumping to a non-consecutive exemplar, in unary units
 CANDIDATES = 24
-STILL_OPENING = 0.03  # exemplars that never open wider than this (canonical units): a still photo
+WARP_LIPS = list(range(0, 20, 2)) + list(range(20, 40))  # positions in LIPS used as warp controls
+UPPER_INNER = list(range(30, 40))  # positions in LIPS of the upper inner lip (corner to corner)
+STILL_SPREAD = 0.03  # exemplar openings vary less than this (canonical units): a still photo
 
 
 def cap_opening(lips: np.ndarray, cap: float) -> np.ndarray:
@@ -84,11 +86,12 @@ class ExemplarRenderer:
         inv = G.invert(self.space.canon_to_crop)
         ex_lips = G.apply(inv, pack.crop_points[:, LIPS].astype(np.float64))  # [K,40,2] canonical
         self.ex_open = mouth_opening(ex_lips)
-        widest = float(np.percentile(self.ex_open, 98))
+        narrowest, widest = np.percentile(self.ex_open, [2, 98])
         lips = motion.lips.astype(np.float64)
-        # Within the speaker's own range the mouth comes from real exemplars; a reference that
-        # never opens (a still photo) gets a synthesised inner mouth instead of a cap.
-        self.lips = lips if widest < STILL_OPENING else cap_opening(lips, widest * 1.15)
+        # Within the speaker's own range the mouth comes from real exemplars; a reference whose
+        # mouth never moves (a still photo) gets a synthesised inner mouth instead of a cap.
+        self.still = widest - narrowest < STILL_SPREAD
+        self.lips = lips if self.still else cap_opening(lips, widest * 1.15)
         tpose = head_pose(track)[np.asarray(schedule)]
         # the source's own lower lip, steadied: the jaw follows the change from it to the new lips
         own = canonical_lips(track)[:, LOWER_MID]
@@ -115,8 +118,17 @@ class ExemplarRenderer:
         drop = lips[LOWER_MID, 1] - self.space.canon_to_pixels(self.own_lower[src_t][None])[0, 1]
         chin_w = np.exp(-((np.arange(len(JAW)) - JAW.index(CHIN)) / 5.0) ** 2)
         jaw_dst = tgt[JAW] + np.c_[np.zeros(len(JAW)), drop * 0.7 * chin_w]
-        dst = np.concatenate([lips, tgt[UPPER_BOUND], jaw_dst])
-        src = np.concatenate([ex[LIPS], ex[UPPER_BOUND], ex[JAW]])
+        # every inner-lip point, every other outer-lip and anchor point: enough for a smooth warp
+        dst = np.concatenate([lips[WARP_LIPS], tgt[UPPER_BOUND[::2]], jaw_dst[::2]])
+        src = np.concatenate([ex[LIPS][WARP_LIPS], ex[UPPER_BOUND[::2]], ex[JAW[::2]]])
+        ex_gap = ex[LIPS][LOWER_MID, 1] - ex[LIPS][UPPER_MID, 1]
+        if self.still and lips[LOWER_MID, 1] - lips[UPPER_MID, 1] > ex_gap + 1:
+            # the photo's own mouth interior (its teeth) rides with the upper lip, unstretched;
+            # only the newly opened band below it is stretched, and painted as the oral cavity
+            up_ex, up_tgt = ex[LIPS][UPPER_INNER], lips[UPPER_INNER]
+            hang = np.c_[np.zeros(len(UPPER_INNER)), np.full(len(UPPER_INNER), 0.8 * max(ex_gap, 0.0))]
+            dst = np.concatenate([dst, up_tgt[1:-1] + hang[1:-1]])
+            src = np.concatenate([src, up_ex[1:-1] + hang[1:-1]])
         S = self.space.size
         corners = np.array([[0, 0], [S, 0], [0, S], [S, S], [S / 2, 0], [0, S / 2], [S, S / 2], [S / 2, S]], float)
         model = tps_fit(np.concatenate([dst, corners]), np.concatenate([src, corners]))
@@ -153,11 +165,11 @@ class ExemplarRenderer:
         mask = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=max(1, int(sig)))
         mask = cv2.GaussianBlur(mask, (0, 0), sig)
 
-        want_open = mouth_opening(self.lips[out_t])
-        lack = want_open - self.ex_open[k]
         out = warped.astype(np.float32)
-        if lack > 0.02:
-            out = self._synth_mouth(out, G.apply(back, lips[len(INNER_LIPS):]) - [x0, y0], lack / max(want_open, 1e-6))
+        gap = lips[LOWER_MID, 1] - lips[UPPER_MID, 1]
+        if self.still and gap > ex_gap + 1:
+            inner = G.apply(back, lips[len(INNER_LIPS):]) - [x0, y0]
+            out = self._synth_mouth(out, inner, keep=max(ex_gap, 0.0) / gap)
         out = self._match_colour(out, roi.astype(np.float32), mask)
         blended = roi.astype(np.float32) + mask[..., None] * (out - roi)
         res = frame.copy()
@@ -174,25 +186,22 @@ class ExemplarRenderer:
         return out + self._colour
 
     @staticmethod
-    def _synth_mouth(out: np.ndarray, inner: np.ndarray, amount: float) -> np.ndarray:
-        """Paint an oral cavity inside the inner-lip polygon (ROI px): dark, shaded towards its
-        centre, with the upper teeth showing along the upper lip."""
+    def _synth_mouth(out: np.ndarray, inner: np.ndarray, keep: float) -> np.ndarray:
+        """Paint the oral cavity inside the inner-lip polygon (ROI pixels) below the part of the
+        opening (``keep``, a share of its height from the upper lip) that the photo itself shows."""
         import cv2
 
         m = np.zeros(out.shape[:2], np.float32)
         cv2.fillPoly(m, [np.round(inner).astype(np.int32)], 1.0)
         if m.sum() < 4:
             return out
-        lip = out[m > 0].mean(0)
-        cavity = np.clip(lip * 0.3, 0, 255)
-        teeth = np.clip(0.55 * np.array([236.0, 230.0, 222.0]) + 0.45 * lip, 0, 255)
-        # teeth: the part of the opening within 35% of its height from the upper inner lip
-        upper = inner[10:] if len(inner) == 20 else inner
-        top = np.interp(np.arange(out.shape[1]), *zip(*sorted(zip(upper[:, 0], upper[:, 1]))))
+        light = np.percentile(out[m > 0].mean(1), 90)
+        cavity = np.array([72.0, 30.0, 30.0]) * min(1.2, max(0.5, light / 200))
+        upper = inner[10:]  # upper inner lip, right corner to left corner
+        order = np.argsort(upper[:, 0])
+        top = np.interp(np.arange(out.shape[1]), upper[order, 0], upper[order, 1])
         height = max(np.ptp(inner[:, 1]), 1.0)
         rows = np.arange(out.shape[0])[:, None]
-        t = np.clip((rows - top[None]) / (0.35 * height), 0, 1)[..., None]
-        colour = teeth * (1 - t) + cavity * t
-        soft = max(0.6, 0.12 * height)
-        m = cv2.GaussianBlur(m, (0, 0), soft)[..., None] * min(1.0, amount * 1.5)
-        return out * (1 - m) + colour * m
+        t = np.clip((rows - top[None] - keep * height) / max(0.15 * height, 1.0) + 0.5, 0, 1)[..., None]
+        m = cv2.GaussianBlur(m, (0, 0), max(0.6, 0.08 * height))[..., None] * t
+        return out * (1 - m) + cavity * m

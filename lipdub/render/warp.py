@@ -5,30 +5,36 @@ import numpy as np
 
 
 def _u(r2: np.ndarray) -> np.ndarray:
-    return np.where(r2 > 0, r2 * np.log(np.maximum(r2, 1e-12)), 0.0)
+    return r2 * np.log(np.maximum(r2, 1e-12))
 
 
-def tps_fit(src: np.ndarray, dst: np.ndarray, reg: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
-    """Thin-plate spline mapping src [N,2] -> dst [N,2]; returns (control points, coefficients)."""
+def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[M, N] squared distances between rows of a [M,2] and b [N,2]."""
+    return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * a @ b.T, 0.0)
+
+
+def tps_fit(src: np.ndarray, dst: np.ndarray, reg: float = 1e-3) -> tuple[np.ndarray, np.ndarray, float]:
+    """Thin-plate spline mapping src [N,2] -> dst [N,2]: (scaled control points, coefficients
+    [N+3, 2], scale)."""
     n = len(src)
     scale = max(np.ptp(src, 0).max(), 1e-6)
     s = src / scale
-    K = _u(((s[:, None] - s[None]) ** 2).sum(-1)) + reg * np.eye(n)
-    P = np.c_[np.ones(n), s]
     L = np.zeros((n + 3, n + 3))
-    L[:n, :n], L[:n, n:], L[n:, :n] = K, P, P.T
+    L[:n, :n] = _u(_sqdist(s, s)) + reg * np.eye(n)
+    L[:n, n] = L[n, :n] = 1.0
+    L[:n, n + 1:] = s
+    L[n + 1:, :n] = s.T
     rhs = np.zeros((n + 3, 2))
     rhs[:n] = dst
-    return s * 1.0, np.linalg.solve(L, rhs), scale
+    return s, np.linalg.solve(L, rhs), scale
 
 
 def tps_eval(model, pts: np.ndarray) -> np.ndarray:
     """Evaluate a tps_fit model at pts [M,2] -> [M,2]."""
     ctrl, coef, scale = model
     p = pts / scale
-    U = _u(((p[:, None] - ctrl[None]) ** 2).sum(-1))
     n = len(ctrl)
-    return U @ coef[:n] + coef[n] + p @ coef[n + 1:]
+    return _u(_sqdist(p, ctrl)) @ coef[:n] + coef[n] + p @ coef[n + 1:]
 
 
 def coarse_map(model, size: int, step: int = 8) -> tuple[np.ndarray, np.ndarray, int]:
