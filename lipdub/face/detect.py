@@ -36,6 +36,24 @@ def backend_name() -> str:
     return "mediapipe-facemesh"
 
 
+def _import_face_mesh():
+    """MediaPipe's face-mesh module. MediaPipe's package imports matplotlib.pyplot for drawing
+    helpers lipdub never calls (0.4 s of every start-up); a stand-in serves that one import and
+    is removed again at once, so a later ``import matplotlib.pyplot`` gets the real module."""
+    import sys
+    import types
+
+    stub = None
+    if "mediapipe" not in sys.modules and "matplotlib.pyplot" not in sys.modules:
+        stub = sys.modules["matplotlib.pyplot"] = types.ModuleType("matplotlib.pyplot")
+    try:
+        from mediapipe.python.solutions import face_mesh
+    finally:
+        if sys.modules.get("matplotlib.pyplot") is stub:
+            del sys.modules["matplotlib.pyplot"]
+    return face_mesh
+
+
 class Landmarker:
     """Streaming landmarker: ``__call__(frame) -> [F, 468, 2]`` float32 pixel landmarks of every
     face found (F may be 0)."""
@@ -43,8 +61,7 @@ class Landmarker:
     def __init__(self, max_faces: int = MAX_FACES, min_confidence: float = 0.5):
         os.environ.setdefault("GLOG_minloglevel", "2")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        from mediapipe.python.solutions import face_mesh
-
+        face_mesh = _import_face_mesh()
         with _quiet_stderr():
             self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces,
                                             refine_landmarks=False, min_detection_confidence=min_confidence,

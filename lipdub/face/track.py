@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from ..smooth import gaussian_smooth
 
 from ..errors import InputError
 from ..types import FaceTrack
@@ -111,7 +111,7 @@ def _smooth(x: np.ndarray, found: np.ndarray, sigma: float) -> np.ndarray:
         while e < len(found) and found[e]:
             e += 1
         if e - t > 1:
-            out[t:e] = gaussian_filter1d(x[t:e], sigma, axis=0, mode="nearest")
+            out[t:e] = gaussian_smooth(x[t:e], sigma)
         t = e
     return out
 

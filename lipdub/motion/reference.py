@@ -11,7 +11,7 @@ the lips from the loudness of the 1-3 kHz band, which follows mouth opening in m
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from ..smooth import gaussian_smooth
 
 from ..face.landmarks import LIPS, OUTER_LIPS, mouth_opening
 from ..types import AudioFeatures, LipMotion, StylePack
@@ -44,7 +44,7 @@ def _usable(pack: StylePack) -> np.ndarray:
 
 
 def _gate(voiced: np.ndarray) -> np.ndarray:
-    return np.clip(gaussian_filter1d(voiced.astype(np.float64), 1.0), 0, 1)[:, None, None]
+    return np.clip(gaussian_smooth(voiced, 1.0), 0, 1)[:, None, None]
 
 
 def predict(feats: AudioFeatures, pack: StylePack, smooth: float = 1.0) -> LipMotion:
@@ -74,7 +74,7 @@ def predict(feats: AudioFeatures, pack: StylePack, smooth: float = 1.0) -> LipMo
     g = _gate(feats.voiced)
     lips = g * lips + (1 - g) * pack.rest_lips[None]
     if smooth:
-        lips = gaussian_filter1d(lips, smooth, axis=0, mode="nearest")
+        lips = gaussian_smooth(lips, smooth)
     return LipMotion(lips=lips.astype(np.float32), engine="reference")
 
 
@@ -83,7 +83,7 @@ def generic(feats: AudioFeatures, pack: StylePack) -> np.ndarray:
     the speaker's resting shape (used when the reference has no speech to learn from)."""
     rest = pack.rest_lips.astype(np.float64)
     env = feats.feats[:, 3:6].mean(1) if feats.feats.shape[1] >= 6 else np.zeros(len(feats))
-    amount = np.clip(gaussian_filter1d(env, 1.0) * 1.1 - 0.1, 0, 1.2)  # ~0..1 of a wide-open mouth
+    amount = np.clip(gaussian_smooth(env, 1.0) * 1.1 - 0.1, 0, 1.2)  # ~0..1 of a wide-open mouth
     width = np.ptp(rest[:, 0])
     open_dir = np.zeros_like(rest)
     lower = np.zeros(len(LIPS), bool)

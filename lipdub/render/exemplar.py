@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from ..smooth import gaussian_smooth
 
 from ..face import geometry as G
 from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_MID, NOSE_TIP, UPPER_BOUND, UPPER_MID, mouth_opening
@@ -98,7 +98,7 @@ class ExemplarRenderer:
         ok = np.isfinite(own[:, 0])
         if ok.any():
             own[~ok] = own[ok].mean(0)
-            own = gaussian_filter1d(own, 2.0, axis=0, mode="nearest")
+            own = gaussian_smooth(own, 2.0)
         self.own_lower = own
         self.path = choose_exemplars(self.lips, tpose, ex_lips, pack.pose[pack.crop_index], pack.crop_index)
         self._colour = None
@@ -150,19 +150,21 @@ class ExemplarRenderer:
         if x1 - x0 < 4 or y1 - y0 < 4:
             return frame
         roi = frame[y0:y1, x0:x1]
-        # one resampling: ROI pixel -> crop pixel (affine) -> exemplar crop pixel (TPS)
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        cx = to_crop[0, 0] * xx + to_crop[0, 1] * yy + to_crop[0, 2]
-        cy = to_crop[1, 0] * xx + to_crop[1, 1] * yy + to_crop[1, 2]
-        ex_x = cv2.remap(mx, cx / step, cy / step, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        ex_y = cv2.remap(my, cx / step, cy / step, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # one resampling of the exemplar: ROI pixel -> crop pixel (affine) -> exemplar pixel (TPS);
+        # the affine step is a warpAffine of the coarse TPS maps themselves
+        roi_to_grid = G.compose(np.array([[1 / step, 0, 0], [0, 1 / step, 0]]),
+                                G.compose(to_crop, np.array([[1.0, 0, x0], [0, 1.0, y0]])))
+        size, flags = (x1 - x0, y1 - y0), cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        ex_x = cv2.warpAffine(mx, roi_to_grid, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        ex_y = cv2.warpAffine(my, roi_to_grid, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         warped = cv2.remap(self.pack.crops[k], ex_x, ex_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
         face_px = float(np.linalg.norm(poly.max(0) - poly.min(0)))
         mask = np.zeros(roi.shape[:2], np.float32)
         cv2.fillPoly(mask, [np.round(poly - [x0, y0]).astype(np.int32)], 1.0)
         sig = max(1.5, face_px / 40)
-        mask = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=max(1, int(sig)))
+        r = max(1, int(sig))
+        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * r + 1, 2 * r + 1)))
         mask = cv2.GaussianBlur(mask, (0, 0), sig)
 
         out = warped.astype(np.float32)
@@ -170,18 +172,20 @@ class ExemplarRenderer:
         if self.still and gap > ex_gap + 1:
             inner = G.apply(back, lips[len(INNER_LIPS):]) - [x0, y0]
             out = self._synth_mouth(out, inner, keep=max(ex_gap, 0.0) / gap)
-        out = self._match_colour(out, roi.astype(np.float32), mask)
-        blended = roi.astype(np.float32) + mask[..., None] * (out - roi)
+        roi_f = roi.astype(np.float32)
+        out = self._match_colour(out, roi_f, mask)
+        blended = roi_f + mask[..., None] * (out - roi_f)
         res = frame.copy()
         res[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
         return res
 
     def _match_colour(self, out: np.ndarray, roi: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Shift the exemplar's colour to the target's along the feathered border (smoothed in time)."""
-        band = (mask > 0.02) & (mask < 0.7)
+        sub = (slice(None, None, 2), slice(None, None, 2))  # every other pixel is plenty for a mean
+        band = (mask[sub] > 0.02) & (mask[sub] < 0.7)
         if band.sum() < 10:
             return out
-        off = roi[band].mean(0) - out[band].mean(0)
+        off = roi[sub][band].mean(0) - out[sub][band].mean(0)
         self._colour = off if self._colour is None else 0.7 * self._colour + 0.3 * off
         return out + self._colour
 
