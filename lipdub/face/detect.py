@@ -49,8 +49,8 @@ def _import_face_mesh():
     try:
         from mediapipe.python.solutions import face_mesh
     finally:
-        if sys.modules.get("matplotlib.pyplot") is stub:
-            del sys.modules["matplotlib.pyplot"]
+        if stub is not None and sys.modules.get("matplotlib.pyplot") is stub:
+            sys.modules.pop("matplotlib.pyplot", None)
     return face_mesh
 
 

@@ -17,16 +17,19 @@ import numpy as np
 from ..smooth import gaussian_smooth
 
 from ..face import geometry as G
-from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_MID, NOSE_TIP, UPPER_BOUND, UPPER_MID, mouth_opening
+from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_MID, UPPER_BOUND, UPPER_MID, mouth_opening
 from ..face.track import canonical_lips, head_pose
 from ..style.pack import crop_space
 from ..types import FaceTrack, LipMotion, StylePack
+from . import composite
 from .warp import coarse_map, tps_fit
 
 LIP_SIGMA = 0.03  # canonical units (inter-ocular distance = 1)
 POSE_SIGMA = 0.06
 SWITCH_COST = 6.0  # cost of jumping to a non-consecutive exemplar, in unary units
 CANDIDATES = 24
+FADE = 2  # frames of cross-fade after a jump to another exemplar
+CHIN_WEIGHT = np.exp(-((np.arange(len(JAW)) - JAW.index(CHIN)) / 5.0) ** 2)  # how much each jaw point drops
 WARP_LIPS = list(range(0, 20, 2)) + list(range(20, 40))  # positions in LIPS used as warp controls
 UPPER_INNER = list(range(30, 40))  # positions in LIPS of the upper inner lip (corner to corner)
 STILL_SPREAD = 0.03  # exemplar openings vary less than this (canonical units): a still photo
@@ -42,6 +45,23 @@ def cap_opening(lips: np.ndarray, cap: float) -> np.ndarray:
     lower = lips[:, :, 1] > lips[:, :, 1].mean(1, keepdims=True)  # points below each mouth's midline
     out[:, :, 1] -= lower * excess[:, None]
     return out
+
+
+def cross_fades(path: np.ndarray, ex_frame: np.ndarray, length: int = FADE) -> dict:
+    """{output frame: (exemplar to blend from, weight of the new one)} for the first frames after
+    each jump in ``path``: the old run's own next frames fade out, so no jump shows as flicker."""
+    where = {int(f): k for k, f in enumerate(ex_frame)}
+    fades = {}
+    for t in range(1, len(path)):
+        step = ex_frame[path[t]] - ex_frame[path[t - 1]]
+        if step in (0, 1):
+            continue
+        for j in range(length):
+            old = where.get(int(ex_frame[path[t - 1]]) + 1 + j)
+            if old is None or t + j >= len(path):
+                break
+            fades[t + j] = (old, (j + 1) / (length + 1))
+    return fades
 
 
 def choose_exemplars(target: np.ndarray, target_pose: np.ndarray, ex_lips: np.ndarray,
@@ -101,93 +121,65 @@ class ExemplarRenderer:
             own = gaussian_smooth(own, 2.0)
         self.own_lower = own
         self.path = choose_exemplars(self.lips, tpose, ex_lips, pack.pose[pack.crop_index], pack.crop_index)
-        self._colour = None
+        self.fade = cross_fades(self.path, pack.crop_index)
+        self.comp = composite.Compositor()
 
     def render(self, frame: np.ndarray, out_t: int, src_t: int) -> np.ndarray:
-        import cv2
-
         tr = self.track
         if src_t >= len(tr) or not tr.found[src_t] or out_t >= len(self.lips):
             return frame
-        k = int(self.path[out_t])
         to_crop = self.space.frame_to_crop(tr.to_canon[src_t])
-        tgt = G.apply(to_crop, tr.points[src_t].astype(np.float64))  # target face, crop pixels
+        tgt = G.apply(to_crop, tr.points[src_t].astype(np.float64))  # source face, crop pixels
         lips = self.space.canon_to_pixels(self.lips[out_t])
-        ex = self.pack.crop_points[k].astype(np.float64)
-        # control points: target position (dst) <- exemplar position (src)
+        # the jaw follows the change from the source's own (steadied) lower lip to the new one
         drop = lips[LOWER_MID, 1] - self.space.canon_to_pixels(self.own_lower[src_t][None])[0, 1]
-        chin_w = np.exp(-((np.arange(len(JAW)) - JAW.index(CHIN)) / 5.0) ** 2)
-        jaw_dst = tgt[JAW] + np.c_[np.zeros(len(JAW)), drop * 0.7 * chin_w]
+        jaw = tgt[JAW] + np.c_[np.zeros(len(JAW)), drop * 0.7 * CHIN_WEIGHT]
+        region = composite.lower_face(tgt, jaw, G.invert(to_crop), self.space.size, frame.shape)
+        if region is None:
+            return frame
+        k = int(self.path[out_t])
+        out = self._warp(k, tgt, lips, jaw, to_crop, region)
+        fade = self.fade.get(out_t)
+        if fade is not None:  # just switched exemplar: ease in from the one the old run continues to
+            old, w = fade
+            out = w * out + (1 - w) * self._warp(old, tgt, lips, jaw, to_crop, region)
+        return self.comp.blend(frame, region, out)
+
+    def _warp(self, k: int, tgt, lips, jaw, to_crop, region) -> np.ndarray:
+        """Exemplar k warped onto the target lips and jaw, resampled once into the region's ROI."""
+        import cv2
+
+        ex = self.pack.crop_points[k].astype(np.float64)
+        ex_lips = ex[LIPS]
         # every inner-lip point, every other outer-lip and anchor point: enough for a smooth warp
-        dst = np.concatenate([lips[WARP_LIPS], tgt[UPPER_BOUND[::2]], jaw_dst[::2]])
-        src = np.concatenate([ex[LIPS][WARP_LIPS], ex[UPPER_BOUND[::2]], ex[JAW[::2]]])
-        ex_gap = ex[LIPS][LOWER_MID, 1] - ex[LIPS][UPPER_MID, 1]
-        if self.still and lips[LOWER_MID, 1] - lips[UPPER_MID, 1] > ex_gap + 1:
+        dst = [lips[WARP_LIPS], tgt[UPPER_BOUND[::2]], jaw[::2]]
+        src = [ex_lips[WARP_LIPS], ex[UPPER_BOUND[::2]], ex[JAW[::2]]]
+        ex_gap = ex_lips[LOWER_MID, 1] - ex_lips[UPPER_MID, 1]
+        gap = lips[LOWER_MID, 1] - lips[UPPER_MID, 1]
+        still_open = self.still and gap > ex_gap + 1
+        if still_open:
             # the photo's own mouth interior (its teeth) rides with the upper lip, unstretched;
             # only the newly opened band below it is stretched, and painted as the oral cavity
-            up_ex, up_tgt = ex[LIPS][UPPER_INNER], lips[UPPER_INNER]
-            hang = np.c_[np.zeros(len(UPPER_INNER)), np.full(len(UPPER_INNER), 0.8 * max(ex_gap, 0.0))]
-            dst = np.concatenate([dst, up_tgt[1:-1] + hang[1:-1]])
-            src = np.concatenate([src, up_ex[1:-1] + hang[1:-1]])
+            hang = np.array([0.0, 0.8 * max(ex_gap, 0.0)])
+            dst.append(lips[UPPER_INNER[1:-1]] + hang)
+            src.append(ex_lips[UPPER_INNER[1:-1]] + hang)
         S = self.space.size
         corners = np.array([[0, 0], [S, 0], [0, S], [S, S], [S / 2, 0], [0, S / 2], [S, S / 2], [S / 2, S]], float)
-        model = tps_fit(np.concatenate([dst, corners]), np.concatenate([src, corners]))
-        mx, my, step = coarse_map(model, S)
-
-        # region of the frame that can change: the mask polygon in frame pixels
-        back = self.space.crop_to_frame(tr.to_canon[src_t])
-        jaw_low = np.maximum(jaw_dst, tgt[JAW])
-        centre = tgt[LIPS].mean(0)
-        jaw_low = centre + (jaw_low - centre) * 1.06
-        upper = tgt[UPPER_BOUND].copy()  # never above the nose tip: the upper face stays untouched
-        upper[:, 1] = np.maximum(upper[:, 1], tgt[NOSE_TIP, 1] + 0.03 * self.space.size)
-        poly = G.apply(back, np.concatenate([upper, jaw_low[::-1]]))
-        H, W = frame.shape[:2]
-        pad = 4
-        x0, y0 = np.floor(poly.min(0)).astype(int) - pad
-        x1, y1 = np.ceil(poly.max(0)).astype(int) + pad
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
-        if x1 - x0 < 4 or y1 - y0 < 4:
-            return frame
-        roi = frame[y0:y1, x0:x1]
-        # one resampling of the exemplar: ROI pixel -> crop pixel (affine) -> exemplar pixel (TPS);
-        # the affine step is a warpAffine of the coarse TPS maps themselves
+        mx, my, step = coarse_map(tps_fit(np.concatenate(dst + [corners]), np.concatenate(src + [corners])), S)
+        # ROI pixel -> crop pixel (affine) -> exemplar pixel (TPS): the affine step is a
+        # warpAffine of the coarse TPS maps themselves, so the exemplar is resampled only once
+        x0, y0 = region.box[:2]
         roi_to_grid = G.compose(np.array([[1 / step, 0, 0], [0, 1 / step, 0]]),
                                 G.compose(to_crop, np.array([[1.0, 0, x0], [0, 1.0, y0]])))
-        size, flags = (x1 - x0, y1 - y0), cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        ex_x = cv2.warpAffine(mx, roi_to_grid, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        ex_y = cv2.warpAffine(my, roi_to_grid, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        warped = cv2.remap(self.pack.crops[k], ex_x, ex_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-
-        face_px = float(np.linalg.norm(poly.max(0) - poly.min(0)))
-        mask = np.zeros(roi.shape[:2], np.float32)
-        cv2.fillPoly(mask, [np.round(poly - [x0, y0]).astype(np.int32)], 1.0)
-        sig = max(1.5, face_px / 40)
-        r = max(1, int(sig))
-        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * r + 1, 2 * r + 1)))
-        mask = cv2.GaussianBlur(mask, (0, 0), sig)
-
-        out = warped.astype(np.float32)
-        gap = lips[LOWER_MID, 1] - lips[UPPER_MID, 1]
-        if self.still and gap > ex_gap + 1:
-            inner = G.apply(back, lips[len(INNER_LIPS):]) - [x0, y0]
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        ex_x = cv2.warpAffine(mx, roi_to_grid, region.size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        ex_y = cv2.warpAffine(my, roi_to_grid, region.size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.remap(self.pack.crops[k], ex_x, ex_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        out = out.astype(np.float32)
+        if still_open:
+            inner = G.apply(G.invert(to_crop), lips[len(INNER_LIPS):]) - [x0, y0]
             out = self._synth_mouth(out, inner, keep=max(ex_gap, 0.0) / gap)
-        roi_f = roi.astype(np.float32)
-        out = self._match_colour(out, roi_f, mask)
-        blended = roi_f + mask[..., None] * (out - roi_f)
-        res = frame.copy()
-        res[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-        return res
-
-    def _match_colour(self, out: np.ndarray, roi: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Shift the exemplar's colour to the target's along the feathered border (smoothed in time)."""
-        sub = (slice(None, None, 2), slice(None, None, 2))  # every other pixel is plenty for a mean
-        band = (mask[sub] > 0.02) & (mask[sub] < 0.7)
-        if band.sum() < 10:
-            return out
-        off = roi[sub][band].mean(0) - out[sub][band].mean(0)
-        self._colour = off if self._colour is None else 0.7 * self._colour + 0.3 * off
-        return out + self._colour
+        return out
 
     @staticmethod
     def _synth_mouth(out: np.ndarray, inner: np.ndarray, keep: float) -> np.ndarray:

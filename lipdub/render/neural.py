@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from lipdub.errors import InputError, WeightsNotFoundError
+from lipdub.face.landmarks import JAW
+from lipdub.render import composite
 from lipdub.motion.neural import REPO_WEIGHTS, find_weights, read_weights, save_weights, search_paths  # noqa: F401
 
 FORMAT = "lipdub.renderer/1"
@@ -162,6 +164,7 @@ class NeuralRenderer:
             refs = to_model_images(pack.crops[idx], cfg.image_size).to(device)
             self.ref_latents = self.model.encode(refs)[None]
         self.mean_lips = torch.as_tensor(np.nanmean(pack.lips, axis=0), device=device)[None]
+        self.comp = composite.Compositor()
 
     def render_crop(self, crop: np.ndarray, crop_points: np.ndarray, lips: np.ndarray) -> np.ndarray:
         """[S, S, 3] uint8 crop with its lower face regenerated for [40, 2] canonical lips."""
@@ -188,32 +191,11 @@ class NeuralRenderer:
         to_crop = self.space.frame_to_crop(tr.to_canon[src_t])
         crop = self.space.warp_in(frame, tr.to_canon[src_t])
         pts = G.apply(to_crop, tr.points[src_t].astype(np.float64))
+        back = G.invert(to_crop)
+        region = composite.lower_face(pts, pts[JAW], back, self.space.size, frame.shape)
+        if region is None:
+            return frame
         new = self.render_crop(crop, pts, self.motion.lips[out_t])
-        return paste(frame, new, G.invert(to_crop), lower_face_mask(pts, self.space.size))
+        return self.comp.blend(frame, region, composite.crop_to_roi(new, back, region))
 
 
-def paste(frame: np.ndarray, crop: np.ndarray, crop_to_frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Blend an [S, S, 3] crop into the frame through a feathered version of its [S, S] mask; pixels
-    outside the mask's footprint stay exactly as they were.
-    (Stand-in until the reference engine's compositor is a shared module; then use that.)"""
-    import cv2
-
-    S, (H, W) = crop.shape[0], frame.shape[:2]
-    sig = max(1.0, S / 40)
-    inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=int(np.ceil(3 * sig)),
-                      borderType=cv2.BORDER_CONSTANT, borderValue=0)  # fades out inside the mask and crop
-    soft = cv2.GaussianBlur(inner, (0, 0), sig)
-    corners = np.array([[0, 0, 1], [S, 0, 1], [0, S, 1], [S, S, 1]], float) @ crop_to_frame.T
-    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int), [W, H])
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return frame
-    m = crop_to_frame.copy()
-    m[:, 2] -= (x0, y0)
-    size = (int(x1 - x0), int(y1 - y0))
-    img = cv2.warpAffine(crop, m, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    a = cv2.warpAffine(soft, m, size, flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
-    out = frame.copy()
-    roi = out[y0:y1, x0:x1].astype(np.float32)
-    out[y0:y1, x0:x1] = np.clip(roi + a * (img - roi) + 0.5, 0, 255).astype(np.uint8)
-    return out

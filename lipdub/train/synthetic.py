@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from lipdub.face.landmarks import LIPS, N_POINTS, NOSE_BASE, UPPER_BOUND
+from lipdub.face.landmarks import JAW, LIPS, N_POINTS, NOSE_BASE, NOSE_TIP, UPPER_BOUND
 from lipdub.types import StylePack
 from lipdub.train.motion import Clip
 
@@ -48,6 +48,9 @@ def draw_crops(lips: np.ndarray, size: int, seed: int = 0) -> tuple[np.ndarray, 
         pts[k, NOSE_BASE] = (size / 2, 0.35 * size)
         pts[k, UPPER_BOUND, 0] = np.linspace(0, size - 1, len(UPPER_BOUND))
         pts[k, UPPER_BOUND, 1] = 0.35 * size
+        pts[k, NOSE_TIP] = (size / 2, 0.3 * size)
+        u = np.linspace(0, 1, len(JAW))
+        pts[k, JAW] = np.stack([u * (size - 1), (0.4 + 0.55 * np.sin(np.pi * u)) * size], -1)
         img = np.full((size, size, 3), (200, 150, 130), np.uint8) + rng.integers(0, 8, (size, size, 3), dtype=np.uint8)
         cv2.fillPoly(img, [np.round(xy[:20]).astype(np.int32)], (150, 60, 60))
         cv2.fillPoly(img, [np.round(xy[20:]).astype(np.int32)], (40, 10, 10))

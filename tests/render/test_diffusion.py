@@ -183,7 +183,15 @@ def test_render_frame_changes_only_the_lower_face():
     out = r.render(frame, 0, 0)
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert not np.array_equal(out, frame)
-    mask = np.zeros(frame.shape[:2], bool)
-    mask[10:10 + S, 20:20 + S] = neural.lower_face_mask(pack.crop_points[0], S) > 0
-    assert np.array_equal(out[~mask], frame[~mask])  # only the lower face may change
+    import cv2
+
+    from lipdub.face.landmarks import JAW
+    from lipdub.render import composite
+
+    region = composite.lower_face(pack.crop_points[0], pack.crop_points[0][JAW], G.invert(shift), S, frame.shape)
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(region.poly).astype(np.int32)], 1)
+    mask = mask.astype(bool)
+    assert np.array_equal(out[~mask], frame[~mask])  # only the shared compositor's lower face may change
+    assert mask[: int(pack.crop_points[0][4, 1]) + 10].sum() == 0  # nothing above the nose tip
     assert r.render(frame, 1, 1) is frame  # no face: untouched
