@@ -220,13 +220,24 @@ def prepare_style_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output pack [default: VIDEO.lipstyle beside VIDEO]."),
     face: Optional[str] = typer.Option(None, "--face", help="Which face: auto | largest | speaking | N."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing pack."),
+    fit: bool = typer.Option(False, "--fit", help="Also fine-tune the neural motion model on this speaker "
+                             "(needs a base model; writes PACK.motion.safetensors, used by run --style PACK)."),
+    fit_steps: int = typer.Option(300, "--fit-steps", min=1, help="Fine-tuning steps for --fit."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or messages."),
 ):
     """Analyse a speaker's video once and store the style reference (.lipstyle)."""
     from .pipeline import prepare_style
 
-    s = _guarded(lambda prog: prepare_style(video, output, face=face, overwrite=overwrite, progress=prog), quiet)
+    def go(prog):
+        summary = prepare_style(video, output, face=face, overwrite=overwrite, progress=prog)
+        if fit:
+            from .train.cli_hooks import fit_style
+
+            summary["fitted_motion"] = str(fit_style(summary["output"], steps=fit_steps, progress=prog))
+        return summary
+
+    s = _guarded(go, quiet)
     if as_json:
         typer.echo(json.dumps(s))
     if not quiet:
@@ -296,6 +307,78 @@ def eval_cmd(
     if not quiet:
         for w in res.get("warnings", []):
             _say(f"warning: {w}", "yellow")
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Train the neural engine's models (runs on accelerate: "
+                        "CPU, one GPU, or `accelerate launch -m lipdub train ...` for several).")
+app.add_typer(train_app, name="train")
+
+
+@app.command()
+def preprocess(
+    videos_dir: Path = typer.Argument(..., help="Folder of talking-face videos (HDTF / VoxCeleb2 / LRS2 layout).",
+                                      show_default=False),
+    out_dir: Path = typer.Argument(..., help="Folder for the training shards (resumable).", show_default=False),
+    no_crops: bool = typer.Option(False, "--no-crops", help="Skip mouth crops (motion training only)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or messages."),
+):
+    """Build training shards (face crops, landmarks, audio features) from a folder of videos."""
+    from .train.cli_hooks import preprocess as run_preprocess
+
+    r = _guarded(lambda prog: run_preprocess(videos_dir, out_dir, with_crops=not no_crops, progress=prog), quiet)
+    if not quiet:
+        _say(f"shards in {out_dir}: {r.written} written, {r.existing} already there, {r.failed} failed")
+
+
+@train_app.command("motion")
+def train_motion_cmd(
+    data: Path = typer.Option(..., "--data", help="Shards from `lipdub preprocess`."),
+    out: Path = typer.Option(Path("weights/motion.safetensors"), "--out", help="Weights to write (resumes from OUT.ckpt)."),
+    steps: int = typer.Option(1200, "--steps", min=1),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    lr: float = typer.Option(3e-4, "--lr"),
+    preset: str = typer.Option("small", "--preset", help="small | base"),
+    mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 | bf16"),
+    holdout: list[str] = typer.Option([], "--holdout", help="Speaker id to leave out (repeatable)."),
+    seed: int = typer.Option(0, "--seed"),
+    cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is present."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Train the MotionTransformer (audio-aware cross-attention over a style reference)."""
+    from .train.cli_hooks import train_motion
+
+    path = _guarded(lambda prog: train_motion(data, out, steps=steps, batch_size=batch_size, lr=lr, preset=preset,
+                                              mixed_precision=mixed_precision, holdout=holdout, seed=seed, cpu=cpu,
+                                              progress=prog), quiet)
+    if not quiet:
+        _say(f"wrote {path}")
+
+
+@train_app.command("renderer")
+def train_renderer_cmd(
+    data: Path = typer.Option(..., "--data", help="Shards from `lipdub preprocess` (with crops)."),
+    out: Path = typer.Option(Path("weights/renderer.safetensors"), "--out", help="Weights to write (resumes from OUT.ckpt)."),
+    steps: int = typer.Option(5000, "--steps", min=1),
+    vae_steps: int = typer.Option(2000, "--vae-steps", min=0),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    lr: float = typer.Option(2e-4, "--lr"),
+    image_size: int = typer.Option(64, "--image-size", min=16),
+    vae: Optional[str] = typer.Option(None, "--vae", help="A local diffusers AutoencoderKL folder (e.g. under weights/)."),
+    mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 | bf16"),
+    holdout: list[str] = typer.Option([], "--holdout", help="Speaker id to leave out (repeatable)."),
+    seed: int = typer.Option(0, "--seed"),
+    cpu: bool = typer.Option(False, "--cpu"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Train the conditional latent-diffusion mouth renderer."""
+    from .train.cli_hooks import train_renderer
+
+    path = _guarded(lambda prog: train_renderer(data, out, steps=steps, vae_steps=vae_steps, batch_size=batch_size,
+                                                lr=lr, image_size=image_size, vae_path=vae,
+                                                mixed_precision=mixed_precision, holdout=holdout, seed=seed,
+                                                cpu=cpu, progress=prog), quiet)
+    if not quiet:
+        _say(f"wrote {path}")
 
 
 def _doctor_lines() -> tuple[list[tuple[str, str]], bool]:

@@ -58,6 +58,16 @@ def check_output(path, overwrite: bool, inputs=(), suffixes=OUTPUT_SUFFIXES, wha
     return path
 
 
+def fitted_motion(style) -> Path | None:
+    """The speaker-tuned motion weights `prepare-style --fit` wrote beside a .lipstyle pack."""
+    if style is None or Path(style).suffix.lower() != ".lipstyle":
+        return None
+    path = Path(style).with_name(Path(style).name + ".motion.safetensors")
+    from .motion import neural as mn
+
+    return path if path.exists() and mn.available(path) else None
+
+
 def resolve_engines(engine: str) -> dict:
     """{"motion": ..., "render": ...}: the concrete engine of each stage for "auto" (neural where
     its weights are present and usable, else reference), "reference" or "neural" (raises
@@ -193,6 +203,9 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
         from .motion import predict
 
         kw = {"device": device} if engines["motion"] == "neural" else {}
+        fitted = fitted_motion(style) if engine != "reference" else None
+        if fitted is not None:  # `prepare-style --fit` tuned the motion model to this speaker
+            engines["motion"], kw = "neural", {"device": device, "weights": fitted}
         motion = predict(feats, pack, engine=engines["motion"], seed=seed, **kw)
     with clock("render"):
         from .render import make_renderer

@@ -48,7 +48,8 @@ def train_motion(data: str | Path, out: str | Path = "weights/motion.safetensors
     cfg = MotionTrainConfig(steps=steps, batch_size=batch_size, lr=lr, mixed_precision=mixed_precision,
                             checkpoint_every=checkpoint_every, holdout=list(holdout or []), seed=seed, **train_kw)
     feat_dim = load_clips(data, cfg.holdout)[0].feats.shape[1]
-    return train(data, out, cfg, MotionTransformerConfig(feat_dim=feat_dim, **model_kw), progress=progress, cpu=cpu)
+    return train(data, _out_folder(out), cfg, MotionTransformerConfig(feat_dim=feat_dim, **model_kw),
+                 progress=progress, cpu=cpu)
 
 
 def train_renderer(data: str | Path, out: str | Path = "weights/renderer.safetensors", steps: int = 5000,
@@ -65,7 +66,8 @@ def train_renderer(data: str | Path, out: str | Path = "weights/renderer.safeten
     cfg = RendererTrainConfig(steps=steps, vae_steps=vae_steps, batch_size=batch_size, lr=lr,
                               mixed_precision=mixed_precision, checkpoint_every=checkpoint_every,
                               holdout=list(holdout or []), seed=seed)
-    return train(data, out, cfg, RendererConfig(image_size=image_size, vae_path=vae_path), progress=progress, cpu=cpu)
+    return train(data, _out_folder(out), cfg, RendererConfig(image_size=image_size, vae_path=vae_path),
+                 progress=progress, cpu=cpu)
 
 
 def fit_style(pack_path: str | Path, out: str | Path | None = None, base: str | Path | None = None,
@@ -78,6 +80,13 @@ def fit_style(pack_path: str | Path, out: str | Path | None = None, base: str | 
     pack_path = Path(pack_path)
     out = Path(out) if out else pack_path.with_name(pack_path.name + ".motion.safetensors")
     return fit_pack(load_pack(pack_path), out, base=base, steps=steps, progress=progress)
+
+
+def _out_folder(out) -> Path:
+    """The output path, with its folder created (a fresh clone has no weights/ subfolders)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _check(mixed_precision: str, steps: int, batch_size: int) -> None:
