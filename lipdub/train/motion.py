@@ -152,9 +152,18 @@ def lr_factor(k: int, steps: int, warmup: int = 100) -> float:
     return min(1.0, (k + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * k / max(steps, 1))))
 
 
-def _latest_checkpoint(ckpt_dir: Path):
+def latest_checkpoint(ckpt_dir: Path):
+    """(step, folder) of the newest complete checkpoint in ckpt_dir, or (0, None)."""
     steps = sorted((int(p.name.split("-")[1]), p) for p in ckpt_dir.glob("step-*") if (p / "done").exists())
     return steps[-1] if steps else (0, None)
+
+
+def save_checkpoint(acc, ckpt_dir, step: int) -> None:
+    """accelerate state in ckpt_dir/step-N, marked complete only once fully written."""
+    d = Path(ckpt_dir) / f"step-{step}"
+    acc.save_state(str(d))
+    if acc.is_main_process:
+        (d / "done").write_text("ok")
 
 
 def fit_model(model, clips: list[Clip], cfg: MotionTrainConfig, ckpt_dir: Path | None = None,
@@ -172,7 +181,7 @@ def fit_model(model, clips: list[Clip], cfg: MotionTrainConfig, ckpt_dir: Path |
     model, opt, sched = acc.prepare(model, opt, sched)
     start = 0
     if ckpt_dir is not None:
-        start, path = _latest_checkpoint(Path(ckpt_dir))
+        start, path = latest_checkpoint(Path(ckpt_dir))
         if path is not None:
             acc.load_state(str(path))
     log = open(log_path, "a") if (log_path and acc.is_main_process) else None
@@ -201,10 +210,7 @@ def fit_model(model, clips: list[Clip], cfg: MotionTrainConfig, ckpt_dir: Path |
                 if progress:
                     progress("train motion", k + 1, cfg.steps)
             if ckpt_dir is not None and ((k + 1) % cfg.checkpoint_every == 0):
-                d = Path(ckpt_dir) / f"step-{k + 1}"
-                acc.save_state(str(d))
-                if acc.is_main_process:
-                    (d / "done").write_text("ok")
+                save_checkpoint(acc, ckpt_dir, k + 1)
     finally:
         if log:
             log.close()

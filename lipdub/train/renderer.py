@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lipdub.errors import InputError
-from lipdub.train.motion import Clip, Progress, _latest_checkpoint, load_clips
+from lipdub.train.motion import Clip, Progress, latest_checkpoint, load_clips, save_checkpoint
 
 
 @dataclass
@@ -132,7 +132,7 @@ def fit_renderer(model, data: CropData, cfg: RendererTrainConfig, ckpt_dir: Path
     core = acc.unwrap_model(model)
     start = 0
     if ckpt_dir is not None:
-        start, path = _latest_checkpoint(Path(ckpt_dir))
+        start, path = latest_checkpoint(Path(ckpt_dir))
         if path is not None:
             acc.load_state(str(path))
     log = open(log_path, "a") if (log_path and acc.is_main_process) else None
@@ -170,10 +170,7 @@ def fit_renderer(model, data: CropData, cfg: RendererTrainConfig, ckpt_dir: Path
                 if progress:
                     progress(f"train renderer ({phase})", k + 1, total)
             if ckpt_dir is not None and (k + 1) % cfg.checkpoint_every == 0:
-                d = Path(ckpt_dir) / f"step-{k + 1}"
-                acc.save_state(str(d))
-                if acc.is_main_process:
-                    (d / "done").write_text("ok")
+                save_checkpoint(acc, ckpt_dir, k + 1)
     finally:
         if log:
             log.close()
