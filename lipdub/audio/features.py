@@ -33,13 +33,18 @@ def mel_filterbank(n_mels: int = N_MELS, fmin: float = 60.0, fmax: float = 7600.
     return fb
 
 
-def log_mel(samples: np.ndarray) -> np.ndarray:
-    """[M, N_MELS] log-mel energies (natural log), one row per 10 ms hop; row m centred at m*HOP."""
+def log_mel(samples: np.ndarray, block: int = 6000) -> np.ndarray:
+    """[M, N_MELS] log-mel energies (natural log), one row per 10 ms hop; row m centred at m*HOP.
+    Computed ``block`` hops (60 s) at a time, so memory stays bounded for hour-long audio."""
     x = np.pad(samples.astype(np.float32), (WIN // 2, WIN // 2 + HOP))
     n = 1 + (len(x) - WIN) // HOP
     frames = np.lib.stride_tricks.as_strided(x, (n, WIN), (x.strides[0] * HOP, x.strides[0]))
-    spec = np.abs(np.fft.rfft(frames * np.hanning(WIN).astype(np.float32), N_FFT)) ** 2
-    return np.log(spec @ mel_filterbank().T + 1e-8).astype(np.float32)
+    window, fb = np.hanning(WIN).astype(np.float32), mel_filterbank().T
+    out = np.empty((n, N_MELS), np.float32)
+    for a in range(0, n, block):
+        spec = np.abs(np.fft.rfft(frames[a:a + block] * window, N_FFT)) ** 2
+        out[a:a + block] = np.log(spec @ fb + 1e-8)
+    return out
 
 
 def _band(lo: float, hi: float) -> np.ndarray:
