@@ -84,13 +84,7 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
                 if space is None:
                     space = CropSpace.from_template(tmpl, float(np.linalg.norm(f[EYES[0]] - f[EYES[1]])))
                 if ex.wants(t):
-                    m = G.fit_similarity(f[RIGID], tmpl[RIGID])
-                    to_crop = space.frame_to_crop(m)
-                    import cv2
-
-                    crop = cv2.warpAffine(frame, to_crop, (space.size, space.size), flags=cv2.INTER_CUBIC,
-                                          borderMode=cv2.BORDER_REPLICATE)
-                    ex.add(t, crop, G.apply(to_crop, f).astype(np.float32), f)
+                    ex.add(t, *_crop(frame, f, tmpl, space), f)
             if progress and t % 10 == 0:
                 progress("analyse", t + 1, info.n_frames)
     finally:
@@ -111,7 +105,37 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
         return None, None
     if not want_pack:
         return track, None
+    if sum(_same_face(raw, track, t) for t, (_, _, raw) in ex.items.items()) < 0.5 * track.found.sum() / ex.stride:
+        # the reservoir holds the largest face, but --face (or the speaking face) chose another
+        ex, space = _recrop(info, track, tmpl)
     return track, _make_pack(info, track, ex, space, feats, voiced)
+
+
+def _crop(frame: np.ndarray, f: np.ndarray, tmpl: np.ndarray, space: CropSpace) -> tuple[np.ndarray, np.ndarray]:
+    """(mouth crop, face points in crop pixels) of the face with frame landmarks ``f``."""
+    import cv2
+
+    to_crop = space.frame_to_crop(G.fit_similarity(f[RIGID], tmpl[RIGID]))
+    crop = cv2.warpAffine(frame, to_crop, (space.size, space.size), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return crop, G.apply(to_crop, f).astype(np.float32)
+
+
+def _same_face(raw: np.ndarray, track: FaceTrack, t: int) -> bool:
+    return bool(track.found[t]) and np.median(np.linalg.norm(raw - track.points[t], axis=1)) < 0.2 * _iod_px(track, t)
+
+
+def _recrop(info: VideoInfo, track: FaceTrack, tmpl: np.ndarray) -> tuple["_Exemplars", CropSpace]:
+    """A second decode pass that takes the mouth exemplars from the tracked face."""
+    from ..media.video import iter_frames
+
+    found = np.flatnonzero(track.found)
+    space = CropSpace.from_template(tmpl, float(np.median([_iod_px(track, t) for t in found])))
+    ex = _Exemplars()
+    for t, frame in enumerate(iter_frames(info)):
+        if track.found[t] and ex.wants(t):
+            ex.add(t, *_crop(frame, track.points[t], tmpl, space), track.points[t])
+    return ex, space
 
 
 def _make_pack(info, track, ex, space, feats, voiced) -> StylePack:
@@ -119,7 +143,7 @@ def _make_pack(info, track, ex, space, feats, voiced) -> StylePack:
     keep_t, crops, cpts = [], [], []
     for t, (crop, pts, raw) in sorted(ex.items.items()):
         # the reservoir held the largest face; keep it only where that is the tracked face
-        if track.found[t] and np.median(np.linalg.norm(raw - track.points[t], axis=1)) < 0.2 * _iod_px(track, t):
+        if _same_face(raw, track, t):
             keep_t.append(t)
             crops.append(crop)
             cpts.append(pts)
