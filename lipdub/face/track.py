@@ -9,7 +9,7 @@ from ..smooth import gaussian_smooth
 from ..errors import InputError
 from ..types import FaceTrack
 from . import geometry as G
-from .landmarks import EYES, LIPS, RIGID, mouth_opening
+from .landmarks import EYES, LIPS, NOSE_TIP, RIGID, mouth_opening
 
 MAX_GAP = 4  # frames without a detection that are bridged by interpolation
 
@@ -22,13 +22,18 @@ def _iod(faces: np.ndarray) -> np.ndarray:
     return np.linalg.norm(faces[..., EYES[0], :] - faces[..., EYES[1], :], axis=-1)
 
 
-def _link(detections: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Greedy association of detections into tracks: list of [T, 468, 2] arrays (NaN = absent)."""
+def _link(detections: list) -> list[np.ndarray]:
+    """Greedy association of detections into tracks: list of [T, 468, 2] arrays (NaN = absent).
+    Each frame's entry of ``detections`` is released once linked, so the detections and the
+    tracks are not both held in full (an hour of video is ~340 MB of landmarks per copy)."""
     T = len(detections)
     tracks: list[np.ndarray] = []
     last: list[tuple[int, np.ndarray, float]] = []  # (frame, centre, iod) per track
-    for t, faces in enumerate(detections):
-        if len(faces) == 0:
+    for t in range(T):
+        faces = detections[t]
+        if isinstance(detections, list):
+            detections[t] = None
+        if faces is None or len(faces) == 0:
             continue
         cs, iods = _centres(faces), _iod(faces)
         taken = set()
@@ -86,20 +91,19 @@ def choose(tracks: list[np.ndarray], face: str | int | None, voiced: np.ndarray 
 
 
 def _fill_gaps(points: np.ndarray) -> np.ndarray:
-    """Interpolate gaps of up to MAX_GAP frames between detections."""
+    """Interpolate, in place, gaps of up to MAX_GAP frames between detections."""
     found = np.isfinite(points[:, 0, 0])
     idx = np.flatnonzero(found)
-    out = points.copy()
     for a, b in zip(idx[:-1], idx[1:]):
         if 1 < b - a <= MAX_GAP + 1:
             w = (np.arange(a + 1, b) - a) / (b - a)
-            out[a + 1:b] = (1 - w)[:, None, None] * points[a] + w[:, None, None] * points[b]
-    return out
+            points[a + 1:b] = (1 - w)[:, None, None] * points[a] + w[:, None, None] * points[b]
+    return points
 
 
 def _smooth(x: np.ndarray, found: np.ndarray, sigma: float) -> np.ndarray:
-    """Zero-phase Gaussian smoothing along time within each run of found frames."""
-    out = x.copy()
+    """Zero-phase Gaussian smoothing along time within each run of found frames (in place)."""
+    out = x
     if sigma <= 0:
         return out
     t = 0
@@ -133,8 +137,9 @@ def build_track(detections: Sequence[np.ndarray], face: str | int | None = None,
                 voiced: np.ndarray | None = None, template: np.ndarray | None = None) -> FaceTrack | None:
     """Link, choose, bridge and smooth detections into a FaceTrack (None when no face at all).
 
-    detections: per frame [F, 468, 2] pixel landmarks. voiced: [T] speech activity of the
-    video's own audio, used to tell the speaking face. template: reuse a speaker's template.
+    detections: per frame [F, 468, 2] pixel landmarks; a list is emptied (entries set to None)
+    as it is consumed. voiced: [T] speech activity of the video's own audio, used to tell the
+    speaking face. template: reuse a speaker's template.
     """
     tracks = _link(detections)
     if not tracks:
@@ -150,8 +155,7 @@ def build_track(detections: Sequence[np.ndarray], face: str | int | None = None,
     # Pose is smoothed more than the points: head motion is slow, landmark jitter is not.
     to_canon = _smooth(to_canon, found, 1.2)
     pts = _smooth(pts, found, 0.7)
-    return FaceTrack(points=pts.astype(np.float32), found=found, to_canon=to_canon.astype(np.float32),
-                     template=template)
+    return FaceTrack(points=pts, found=found, to_canon=to_canon, template=template)
 
 
 def canonical_points(track: FaceTrack, idx=None) -> np.ndarray:
@@ -167,8 +171,6 @@ def canonical_lips(track: FaceTrack) -> np.ndarray:
 
 def head_pose(track: FaceTrack) -> np.ndarray:
     """[T, 3] pose proxies (yaw, pitch, roll) from the canonical landmark geometry."""
-    can = canonical_points(track)
-    tmpl = track.template
-    nose = can[:, 4] - tmpl[4]
+    nose = canonical_points(track, [NOSE_TIP])[:, 0] - track.template[NOSE_TIP]
     roll = np.arctan2(track.to_canon[:, 1, 0], track.to_canon[:, 0, 0])
     return np.stack([nose[:, 0], nose[:, 1], roll], axis=1).astype(np.float32)

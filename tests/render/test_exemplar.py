@@ -37,7 +37,7 @@ def astronaut_setup():
     dets = [lm(img) for _ in range(6)]
     lm.close()
     assert all(len(d) == 1 for d in dets)
-    track = build_track(dets)
+    track = build_track(list(dets))  # build_track consumes the list it is given
     f = dets[0][0]
     space = CropSpace.from_template(track.template, float(np.linalg.norm(f[EYES[0]] - f[EYES[1]])))
     ex = _Exemplars()
