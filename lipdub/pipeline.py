@@ -173,7 +173,7 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
         new_audio = load_audio(audio, fps=info.fps)
         if is_silent(new_audio):
             warnings.append(f"{audio}: the audio has no speech: the mouth stays closed")
-        own_audio = load_video_audio(info)
+        own_audio = load_video_audio(info) if style is None else None  # only a style reference needs it
         lp = plan(info.n_frames, len(new_audio.samples), info.fps, new_audio.sample_rate, length_policy)
         if lp.trimmed_s > 0 or lp.padded_s > 1.0 / float(info.fps):
             warnings.append(lp.note)
@@ -190,6 +190,7 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
             pack = own_pack
             if own_audio is None:
                 warnings.append(f"{video}: has no audio of its own, so lips follow a generic style (give --style)")
+        del own_audio  # an hour of 16 kHz audio is 230 MB: hold no copy longer than needed
         found = float(np.mean(track.found))
         if found < 1.0:
             warnings.append(f"{video}: no face in {int(np.sum(~track.found))} of {len(track)} frames; "
@@ -197,7 +198,9 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
     with clock("features"):
         from .audio.features import frame_features
 
+        audio_duration = new_audio.duration
         out_audio = AudioTrack(fit_audio(new_audio.samples, lp.audio_samples), new_audio.sample_rate, audio)
+        del new_audio
         feats = frame_features(out_audio, info.fps, lp.n_out)
     with clock("motion"):
         from .motion import predict
@@ -223,7 +226,7 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
         "engines": {"motion": motion.engine, "render": getattr(renderer, "engine", engines["render"])},
         "frames": lp.n_out, "source_frames": info.n_frames, "fps": str(info.fps),
         "width": info.width, "height": info.height, "duration": round(lp.n_out / float(info.fps), 3),
-        "audio_duration": round(new_audio.duration, 3), "faces_found": round(found, 4),
+        "audio_duration": round(audio_duration, 3), "faces_found": round(found, 4),
         "length": {"policy": length_policy, "note": lp.note, "padded_s": lp.padded_s, "trimmed_s": lp.trimmed_s},
         "speech_share": round(float(np.mean(feats.voiced >= 0.5)), 4) if len(feats) else 0.0,
         "preview": str(preview) if preview is not None else None,

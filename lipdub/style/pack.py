@@ -21,6 +21,7 @@ from ..types import AudioTrack, FaceTrack, StylePack, VideoInfo
 
 FORMAT_VERSION = 2
 MAX_EXEMPLARS = 1200  # mouth crops kept in memory; longer videos keep every k-th frame
+EXEMPLAR_BYTES = 160 << 20  # at most this much memory of crops (large faces keep fewer frames)
 PACK_EXEMPLARS = 400  # mouth crops stored in a .lipstyle file (the most varied ones)
 Progress = Callable[[str, int, int], None]
 
@@ -31,7 +32,8 @@ def _normalised(points: np.ndarray) -> np.ndarray:
 
 
 class _Exemplars:
-    """Bounded reservoir of mouth crops: every ``stride``-th frame, stride doubling when full."""
+    """Bounded reservoir of mouth crops: every ``stride``-th frame, stride doubling when full
+    (full = MAX_EXEMPLARS crops or EXEMPLAR_BYTES of them, whichever comes first)."""
 
     def __init__(self, limit: int = MAX_EXEMPLARS):
         self.limit, self.stride = limit, 1
@@ -41,8 +43,8 @@ class _Exemplars:
         return t % self.stride == 0
 
     def add(self, t: int, crop: np.ndarray, points: np.ndarray, raw: np.ndarray):
-        self.items[t] = (crop, points, raw)
-        if len(self.items) > self.limit:
+        self.items[t] = (crop, points, raw.copy())  # raw: a copy, not a view of the frame's detections
+        if len(self.items) > min(self.limit, EXEMPLAR_BYTES // crop.nbytes):
             self.stride *= 2
             self.items = {k: v for k, v in self.items.items() if k % self.stride == 0}
 
