@@ -64,27 +64,44 @@ def cross_fades(path: np.ndarray, ex_frame: np.ndarray, length: int = FADE) -> d
     return fades
 
 
+def _candidates(target, target_pose, ex_lips, ex_pose, c: int, chunk: int = 512):
+    """The c cheapest exemplars per target frame and their costs, ([T, c] int, [T, c] float),
+    computed a chunk of frames at a time so memory stays bounded however long the video."""
+    K = len(ex_lips)
+    ex_flat = ex_lips.reshape(K, -1)
+    ex_sq = (ex_flat ** 2).sum(1)
+    n_pts = ex_lips.shape[1]
+    cand = np.empty((len(target), c), np.int64)
+    cost = np.empty((len(target), c))
+    for a in range(0, len(target), chunk):
+        tg = target[a:a + chunk].reshape(-1, ex_flat.shape[1])
+        d_lip = np.maximum((tg ** 2).sum(1)[:, None] + ex_sq[None] - 2 * tg @ ex_flat.T, 0) / n_pts / LIP_SIGMA ** 2
+        d_pose = ((target_pose[a:a + chunk, None, :2] - ex_pose[None, :, :2]) ** 2).sum(-1) / POSE_SIGMA ** 2
+        unary = d_lip + np.nan_to_num(d_pose, nan=0.0)
+        part = np.argpartition(unary, c - 1, axis=1)[:, :c] if c < K else np.broadcast_to(np.arange(K), unary.shape)
+        cand[a:a + chunk] = part
+        cost[a:a + chunk] = np.take_along_axis(unary, part, 1)
+    return cand, cost
+
+
 def choose_exemplars(target: np.ndarray, target_pose: np.ndarray, ex_lips: np.ndarray,
                      ex_pose: np.ndarray, ex_frame: np.ndarray) -> np.ndarray:
     """Viterbi path over exemplars: [T] indices into ex_lips.
 
     target [T,40,2] and ex_lips [K,40,2] canonical lips; target_pose [T,3], ex_pose [K,3];
-    ex_frame [K] source frame of each exemplar (consecutive frames continue without cost)."""
-    T, K = len(target), len(ex_lips)
-    d_lip = ((target[:, None] - ex_lips[None]) ** 2).sum(-1).mean(-1) / LIP_SIGMA ** 2
-    d_pose = ((target_pose[:, None, :2] - ex_pose[None, :, :2]) ** 2).sum(-1) / POSE_SIGMA ** 2
-    unary = d_lip + np.nan_to_num(d_pose, nan=0.0)
-    c = min(CANDIDATES, K)
-    cand = np.argpartition(unary, c - 1, axis=1)[:, :c]  # [T, c]
-    cost = unary[0, cand[0]]
+    ex_frame [K] source frame of each exemplar (consecutive frames continue without cost).
+    Memory is O(T * CANDIDATES), time O(T * (K + CANDIDATES^2))."""
+    T = len(target)
+    c = min(CANDIDATES, len(ex_lips))
+    cand, unary = _candidates(target, target_pose, ex_lips, ex_pose, c)
+    cost = unary[0].copy()
     back = np.zeros((T, c), np.int64)
     for t in range(1, T):
-        prev, cur = cand[t - 1], cand[t]
-        follows = (ex_frame[cur][None, :] - ex_frame[prev][:, None])
+        follows = ex_frame[cand[t]][None, :] - ex_frame[cand[t - 1]][:, None]
         trans = np.where((follows == 1) | (follows == 0), 0.0, SWITCH_COST)  # [c_prev, c_cur]
         tot = cost[:, None] + trans
         back[t] = np.argmin(tot, 0)
-        cost = tot[back[t], np.arange(c)] + unary[t, cur]
+        cost = tot[back[t], np.arange(c)] + unary[t]
     path = np.zeros(T, np.int64)
     j = int(np.argmin(cost))
     for t in range(T - 1, -1, -1):
