@@ -104,6 +104,16 @@ def synth(tmp_path_factory) -> Synth:
     return Synth(tmp_path_factory.mktemp("synth"))
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny models run fastest on one thread, and the test machine's cores are shared."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (development clips); the test is skipped when it is absent."""

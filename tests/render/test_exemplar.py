@@ -47,16 +47,24 @@ def astronaut_setup():
     return img, track, ex, space
 
 
-def test_render_changes_only_the_lower_face(astronaut_setup, tmp_path):
-    from lipdub.render import make_renderer
+@pytest.fixture
+def astronaut_pack(astronaut_setup, tmp_path):
+    """(photo, its face track, a style pack of six identical frames of it)."""
     from lipdub.style.pack import _make_pack
-    from lipdub.types import LipMotion, VideoInfo
+    from lipdub.types import VideoInfo
 
     img, track, ex, space = astronaut_setup
     src = tmp_path / "a.mp4"
     src.write_bytes(b"x")
     info = VideoInfo(path=src, width=img.shape[1], height=img.shape[0], fps=Fraction(25), n_frames=6, duration=0.24)
-    pack = _make_pack(info, track, ex, space, None, None)
+    return img, track, _make_pack(info, track, ex, space, None, None)
+
+
+def test_render_changes_only_the_lower_face(astronaut_pack):
+    from lipdub.render import make_renderer
+    from lipdub.types import LipMotion
+
+    img, track, pack = astronaut_pack
     lips = np.repeat(pack.rest_lips[None], 6, 0).copy()
     lower = lips[0, :, 1] > lips[0, :, 1].mean()
     lips[3:, lower, 1] += 0.25  # open the mouth wide in frames 3-5
@@ -73,18 +81,13 @@ def test_render_changes_only_the_lower_face(astronaut_setup, tmp_path):
     assert dark(out_open) < dark(out_closed) - 20
 
 
-def test_frame_without_face_passes_through(astronaut_setup, tmp_path):
+def test_frame_without_face_passes_through(astronaut_pack):
     from dataclasses import replace
 
     from lipdub.render import make_renderer
-    from lipdub.style.pack import _make_pack
-    from lipdub.types import LipMotion, VideoInfo
+    from lipdub.types import LipMotion
 
-    img, track, ex, space = astronaut_setup
-    src = tmp_path / "a.mp4"
-    src.write_bytes(b"x")
-    info = VideoInfo(path=src, width=img.shape[1], height=img.shape[0], fps=Fraction(25), n_frames=6, duration=0.24)
-    pack = _make_pack(info, track, ex, space, None, None)
+    img, track, pack = astronaut_pack
     found = track.found.copy()
     found[2] = False
     r = make_renderer("reference", pack, replace(track, found=found), LipMotion(np.repeat(pack.rest_lips[None], 6, 0)), np.arange(6))

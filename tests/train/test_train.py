@@ -22,12 +22,7 @@ D = 12
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "clips"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def tiny_motion_cfg():
