@@ -88,32 +88,38 @@ class _SileroModel:
             raise RuntimeError(f"unexpected inputs {sorted(names)} in {path.name}")
 
     def probs(self, x: np.ndarray) -> np.ndarray:
-        """x: [N] float32 at 16 kHz -> [ceil(N / 512)] float32 speech probabilities."""
+        """x: [N] float32 at 16 kHz -> [ceil(N / 512)] float32 speech probabilities.
+
+        Model inputs are built one block of _SEQ_BLOCK windows at a time (the recurrent state
+        carries across blocks), so memory stays bounded however long the audio."""
         n_win = -(-len(x) // WINDOW)
-        if n_win == 0:
-            return np.zeros(0, np.float32)
-        frames = np.zeros((n_win, WINDOW), np.float32)
-        frames.reshape(-1)[: len(x)] = x
-        # Each model input = previous window's last 64 samples (zeros first) + this window.
-        inputs = np.empty((n_win, CONTEXT + WINDOW), np.float32)
-        inputs[0, :CONTEXT] = 0.0
-        inputs[1:, :CONTEXT] = frames[:-1, -CONTEXT:]
-        inputs[:, CONTEXT:] = frames
         out = np.empty(n_win, np.float32)
         run = self.session.run
-        if self.sequence:
-            h = np.zeros((1, 1, 128), np.float32)
-            c = np.zeros((1, 1, 128), np.float32)
-            for i in range(0, n_win, _SEQ_BLOCK):
-                p, h, c = run(None, {"input": inputs[i : i + _SEQ_BLOCK], "h": h, "c": c})
-                out[i : i + len(p)] = np.asarray(p, np.float32).reshape(-1)
-        else:
-            state = np.zeros((2, 1, 128), np.float32)
-            sr = np.array(SAMPLE_RATE, dtype=np.int64)
-            for i in range(n_win):
-                p, state = run(None, {"input": inputs[i : i + 1], "state": state, "sr": sr})
-                out[i] = float(np.asarray(p).reshape(-1)[0])
+        h = np.zeros((1, 1, 128), np.float32)
+        c = np.zeros((1, 1, 128), np.float32)
+        state = np.zeros((2, 1, 128), np.float32)
+        sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        for i in range(0, n_win, _SEQ_BLOCK):
+            inputs = self._inputs(x, i, min(n_win, i + _SEQ_BLOCK))
+            if self.sequence:
+                p, h, c = run(None, {"input": inputs, "h": h, "c": c})
+                out[i: i + len(inputs)] = np.asarray(p, np.float32).reshape(-1)
+            else:
+                for j in range(len(inputs)):
+                    p, state = run(None, {"input": inputs[j: j + 1], "state": state, "sr": sr})
+                    out[i + j] = float(np.asarray(p).reshape(-1)[0])
         return np.clip(out, 0.0, 1.0)
+
+    @staticmethod
+    def _inputs(x: np.ndarray, a: int, b: int) -> np.ndarray:
+        """[b - a, CONTEXT + WINDOW] model inputs of windows a..b-1: the previous window's last
+        CONTEXT samples (zeros before the first) and the window (zero-padded past the end)."""
+        lo = a * WINDOW - CONTEXT
+        seg = x[max(lo, 0): b * WINDOW]
+        seg = np.concatenate([np.zeros(max(-lo, 0), np.float32), seg,
+                              np.zeros((b - a) * WINDOW + CONTEXT - max(-lo, 0) - len(seg), np.float32)])
+        idx = np.arange(b - a)[:, None] * WINDOW + np.arange(CONTEXT + WINDOW)[None]
+        return seg[idx]
 
 
 def _load_model():
