@@ -250,7 +250,10 @@ def _render_to(out: Path, info: VideoInfo, lp, renderer, out_audio: AudioTrack, 
     step = max(1, lp.n_out // 200)
     with atomic_output(out) as tmp_out, scratch_dir(out) as work:
         wav = work / "audio.wav"
-        sf.write(str(wav), np.clip(out_audio.samples, -1, 1).astype(np.float32), out_audio.sample_rate, subtype="FLOAT")
+        with sf.SoundFile(str(wav), "w", out_audio.sample_rate, 1, subtype="FLOAT") as f:
+            block = 60 * out_audio.sample_rate  # a minute at a time: no full-length copies
+            for a in range(0, len(out_audio.samples), block):
+                f.write(np.clip(out_audio.samples[a:a + block], -1, 1).astype(np.float32))
         with VideoWriter(tmp_out, info.width, info.height, info.fps, crf=crf, like=info, audio=wav) as writer, \
                 contextlib.closing(read_frames(info, lp.src_index)) as frames:
             for t, frame in enumerate(frames):

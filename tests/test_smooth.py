@@ -19,3 +19,11 @@ def test_other_axis_and_trivial_cases():
     x = np.random.default_rng(1).normal(size=(3, 50))
     np.testing.assert_allclose(gaussian_smooth(x, 1.0, axis=1), gaussian_filter1d(x, 1.0, axis=1, mode="nearest"))
     np.testing.assert_array_equal(gaussian_smooth(x, 0), x)
+
+
+def test_inplace_matches_and_writes_into_the_input():
+    x = np.random.default_rng(2).normal(size=(90, 20, 2)).astype(np.float32)
+    want = gaussian_smooth(x, 1.2)
+    got = gaussian_smooth(x, 1.2, inplace=True)
+    assert got is x
+    np.testing.assert_allclose(x, want, atol=1e-6)

@@ -115,7 +115,7 @@ def _smooth(x: np.ndarray, found: np.ndarray, sigma: float) -> np.ndarray:
         while e < len(found) and found[e]:
             e += 1
         if e - t > 1:
-            out[t:e] = gaussian_smooth(x[t:e], sigma)
+            gaussian_smooth(out[t:e], sigma, inplace=True)
         t = e
     return out
 
