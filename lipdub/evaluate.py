@@ -22,12 +22,12 @@ PSNR_CAP = 100.0  # dB, reported for identical pixels
 
 def _track(info: VideoInfo, stage: str, progress: Progress | None, template=None) -> FaceTrack:
     """Landmarks of every frame -> smoothed face track (the speaking/largest face)."""
-    from .face.detect import Landmarker
+    from .face.detect import Detections, Landmarker
     from .face.track import build_track
     from .media.video import iter_frames
 
     lm = Landmarker()
-    dets = []
+    dets = Detections()
     try:
         for t, frame in enumerate(iter_frames(info)):
             dets.append(lm(frame))

@@ -6,7 +6,9 @@ MediaPipe face mesh (468 points) is the default backend. Frames are analysed at 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
+from array import array
 
 import numpy as np
 
@@ -90,3 +92,48 @@ class Landmarker:
 
     def close(self):
         self._mesh.close()
+
+
+class Detections:
+    """Every frame's landmarks ([F, 468, 2] float32, F may be 0), stored in large float32 blocks of
+    ``BLOCK`` faces instead of one small array per frame: an hour of video is 90k frames, whose
+    small arrays fragment the heap. ``append(faces)`` frame after frame; ``d[t]`` is frame t's
+    faces (a view); ``release_before(t)`` frees every block holding only frames before t."""
+
+    BLOCK = 2048  # faces per block (7.7 MB)
+
+    def __init__(self):
+        self._blocks: list[np.ndarray | None] = []
+        self._used = self.BLOCK  # rows filled in the last block
+        self._block, self._row, self._count = array("i"), array("i"), array("b")
+
+    def append(self, faces: np.ndarray) -> None:
+        n = len(faces)
+        if self._used + n > self.BLOCK:
+            # its own anonymous mapping: freeing a block gives its memory back to the system at once
+            buf = mmap.mmap(-1, self.BLOCK * 468 * 2 * 4)
+            self._blocks.append(np.frombuffer(buf, np.float32).reshape(self.BLOCK, 468, 2))
+            self._used = 0
+        if n:
+            self._blocks[-1][self._used:self._used + n] = faces
+        self._block.append(len(self._blocks) - 1)
+        self._row.append(self._used)
+        self._count.append(n)
+        self._used += n
+
+    def __len__(self) -> int:
+        return len(self._count)
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        if not self._count[t]:
+            return np.zeros((0, 468, 2), np.float32)
+        block = self._blocks[self._block[t]]
+        if block is None:
+            raise IndexError(f"frame {t}: its detections were released")
+        r = self._row[t]
+        return block[r:r + self._count[t]]
+
+    def release_before(self, t: int) -> None:
+        last = self._block[t] if t < len(self) else len(self._blocks)
+        for b in range(last):
+            self._blocks[b] = None

@@ -1,8 +1,6 @@
 """Turn per-frame detections into one smoothed face track with canonical-space transforms."""
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 from ..smooth import gaussian_smooth
 
@@ -22,10 +20,11 @@ def _iod(faces: np.ndarray) -> np.ndarray:
     return np.linalg.norm(faces[..., EYES[0], :] - faces[..., EYES[1], :], axis=-1)
 
 
-def _link(detections: list) -> list[np.ndarray]:
+def _link(detections) -> list[np.ndarray]:
     """Greedy association of detections into tracks: list of [T, 468, 2] arrays (NaN = absent).
-    Each frame's entry of ``detections`` is released once linked, so the detections and the
-    tracks are not both held in full (an hour of video is ~340 MB of landmarks per copy)."""
+    Detections are released once linked (a list's entries set to None, a Detections' blocks
+    freed), so the detections and the tracks are not both held in full (an hour of video is
+    ~340 MB of landmarks per copy)."""
     T = len(detections)
     tracks: list[np.ndarray] = []
     last: list[tuple[int, np.ndarray, float]] = []  # (frame, centre, iod) per track
@@ -33,6 +32,8 @@ def _link(detections: list) -> list[np.ndarray]:
         faces = detections[t]
         if isinstance(detections, list):
             detections[t] = None
+        else:
+            detections.release_before(t)
         if faces is None or len(faces) == 0:
             continue
         cs, iods = _centres(faces), _iod(faces)
@@ -133,12 +134,12 @@ def make_template(points: np.ndarray, found: np.ndarray) -> np.ndarray:
     return ref.astype(np.float32)
 
 
-def build_track(detections: Sequence[np.ndarray], face: str | int | None = None,
+def build_track(detections, face: str | int | None = None,
                 voiced: np.ndarray | None = None, template: np.ndarray | None = None) -> FaceTrack | None:
     """Link, choose, bridge and smooth detections into a FaceTrack (None when no face at all).
 
-    detections: per frame [F, 468, 2] pixel landmarks; a list is emptied (entries set to None)
-    as it is consumed. voiced: [T] speech activity of the video's own audio, used to tell the
+    detections: per frame [F, 468, 2] pixel landmarks (a list or a lipdub.face.detect.Detections),
+    released as it is consumed. voiced: [T] speech activity of the video's own audio, used to tell the
     speaking face. template: reuse a speaker's template.
     """
     tracks = _link(detections)

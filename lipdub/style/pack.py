@@ -67,11 +67,11 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     the generic prior). template: canonical space to use (a style pack's, so that lips of two
     videos are comparable). Returns (None, None) when no face is found in any frame.
     """
-    from ..face.detect import Landmarker
+    from ..face.detect import Detections, Landmarker
     from ..media.video import iter_frames
 
     lm = Landmarker()
-    dets: list[np.ndarray] = []
+    dets = Detections()
     ex = _Exemplars()
     space: CropSpace | None = None
     tmpl = template
@@ -99,9 +99,10 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
 
         af = frame_features(audio, info.fps, len(dets))
         feats, voiced = af.feats, af.voiced
-    if tmpl is None and template is None and any(len(d) for d in dets):
-        first = next(d for d in dets if len(d))
-        tmpl = _normalised(first[0]).astype(np.float32)
+    if tmpl is None and template is None:
+        first = next((dets[t] for t in range(len(dets)) if len(dets[t])), None)
+        if first is not None:
+            tmpl = _normalised(first[0]).astype(np.float32)
     track = build_track(dets, face=face, voiced=voiced, template=tmpl)
     if track is None:
         return None, None

@@ -1,0 +1,45 @@
+"""Detections stored in large blocks give the same face track as one array per frame."""
+import numpy as np
+import pytest
+
+from lipdub.face.detect import Detections
+from lipdub.face.track import build_track
+
+
+def _frames(T=300, seed=0):
+    """Per-frame faces: none at first, then one or two faces, with gaps."""
+    rng = np.random.default_rng(seed)
+    base = (rng.normal(size=(468, 2)) * 40 + 300).astype(np.float32)
+    out = []
+    for t in range(T):
+        n = 0 if t < 4 else (0, 1, 1, 1, 2)[t % 5]
+        out.append(np.stack([base + 0.1 * t + 400 * k + rng.normal(size=(468, 2)).astype(np.float32)
+                             for k in range(n)]) if n else np.zeros((0, 468, 2), np.float32))
+    return out
+
+
+def test_blocks_hold_every_frame(monkeypatch):
+    monkeypatch.setattr(Detections, "BLOCK", 7)
+    frames = _frames()
+    d = Detections()
+    for f in frames:
+        d.append(f)
+    assert len(d) == len(frames)
+    for t, f in enumerate(frames):
+        assert np.array_equal(d[t], f)
+
+
+@pytest.mark.filterwarnings("ignore:Degrees of freedom")
+def test_track_from_blocks_matches_lists(monkeypatch):
+    monkeypatch.setattr(Detections, "BLOCK", 7)
+    frames = _frames()
+    d = Detections()
+    for f in frames:
+        d.append(f)
+    a, b = build_track(list(frames)), build_track(d)
+    for name in ("points", "found", "to_canon", "template"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+    # linking freed every block but the last: the detections are not held twice
+    assert sum(blk is not None for blk in d._blocks) == 1
+    with pytest.raises(IndexError):
+        d[11]
