@@ -134,12 +134,12 @@ def _guarded(fn, quiet: bool):
     except LipdubError as err:
         _say(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", "red")
         raise typer.Exit(err.exit_code)
-    except _Terminated:
-        _say("terminated: nothing was written", "red")
-        raise typer.Exit(143)
-    except KeyboardInterrupt:
-        _say("interrupted: nothing was written", "red")
-        raise typer.Exit(130)
+    except KeyboardInterrupt as err:
+        what = "terminated" if isinstance(err, _Terminated) else "interrupted"
+        kept = getattr(err, "resume_dir", None)
+        _say(f"{what}: no output written; finished work kept in {kept}: run the same command again to resume"
+             if kept else f"{what}: nothing was written", "red")
+        raise typer.Exit(143 if isinstance(err, _Terminated) else 130)
     except (typer.Exit, typer.Abort):
         raise
     except Exception as err:  # a bug: one line, the traceback with LIPDUB_DEBUG=1
@@ -182,7 +182,10 @@ def run(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write the summary and quality figures (as `lipdub eval`) to this JSON file."),
 ):
-    """Dub VIDEO with the speech in --audio."""
+    """Dub VIDEO with the speech in --audio.
+
+    Outputs longer than two minutes are resumable: the work goes to a hidden folder beside the output (.OUTPUT.lipdub-partial); if the run is interrupted, running the same command again reuses the analysis and the finished minutes of video. The folder is removed when the output is complete, and started afresh when the inputs or options have changed.
+    """
 
     def go(prog):
         from .pipeline import default_output, dub

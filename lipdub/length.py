@@ -119,8 +119,8 @@ def schedule(n_src_frames: int, n_out_frames_for_audio: int, policy: str = "ping
 
 
 def fit_audio(samples: np.ndarray, n: int) -> np.ndarray:
-    """[n] float32: ``samples`` cut to n or padded with silence (zeros) at the end."""
+    """[n] float32: ``samples`` cut to n (a view, no copy) or padded with silence (zeros) at the end."""
     x = np.asarray(samples, np.float32).reshape(-1)
     if len(x) >= n:
-        return x[:n].copy()
+        return x[:n]
     return np.concatenate([x, np.zeros(n - len(x), np.float32)])

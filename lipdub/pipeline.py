@@ -12,7 +12,9 @@ import numpy as np
 
 from .errors import InputError, NoFaceError
 from .length import POLICIES, fit_audio, plan
-from .types import AudioTrack, FaceTrack, LipMotion, StylePack, VideoInfo
+from .resume import PartialRun
+from .resume import wanted as resumable
+from .types import AudioFeatures, AudioTrack, FaceTrack, LipMotion, StylePack, VideoInfo
 
 Progress = Callable[[str, int, int], None]
 ENGINES = ("auto", "reference", "neural")
@@ -138,13 +140,17 @@ def _style_pack(style: Path, progress: Progress | None) -> StylePack:
 
 def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, length_policy: str = "pingpong",
         crf: int = 14, seed: int = 0, device: str = "cpu", preview=None, progress: Progress | None = None,
-        overwrite: bool = False) -> dict:
+        overwrite: bool = False, resume: bool | None = None) -> dict:
     """Dub ``video`` with the speech in ``audio`` and write ``out`` (default <stem>.dubbed.mp4).
 
     style: None (the input video is its own style reference), a ``.lipstyle`` pack or another
     video of the speaker. engine: auto | reference | neural. face: which face when there are
     several (passed to the face tracker). length_policy: see lipdub.length. preview: a PNG path
     for a contact sheet. progress(stage, done, total) is called as stages advance.
+    resume: keep the work in a folder beside the output so that an interrupted run, started
+    again with the same arguments, goes on where it stopped (see lipdub.resume); None: only for
+    outputs longer than lipdub.resume.RESUME_AFTER_S. An interruption (KeyboardInterrupt) that
+    keeps finished work sets ``resume_dir`` on the exception.
     Every input is checked before any heavy work; the output appears only when complete.
     Returns the summary dict (output, engines, frames, fps, faces_found, length, timings, warnings, ...).
     """
@@ -167,41 +173,105 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
             probe(style)  # a bad style video fails now, not after the analysis
         engines = resolve_engines(engine)
     with clock("audio"):
-        from .audio.io import load_audio, load_video_audio
-        from .audio.vad import is_silent
+        from .audio.io import load_audio
 
         new_audio = load_audio(audio, fps=info.fps)
-        if is_silent(new_audio):
-            warnings.append(f"{audio}: the audio has no speech: the mouth stays closed")
-        own_audio = load_video_audio(info) if style is None else None  # only a style reference needs it
+        audio_duration = new_audio.duration
         lp = plan(info.n_frames, len(new_audio.samples), info.fps, new_audio.sample_rate, length_policy)
         if lp.trimmed_s > 0 or lp.padded_s > 1.0 / float(info.fps):
             warnings.append(lp.note)
-    from .style import analyse_video
+    part = None
+    if resume if resume is not None else resumable(lp.n_out, info.fps):
+        options = dict(engines=engines, engine=engine, face=face, length_policy=length_policy, crf=crf, seed=seed,
+                       device=device)
+        part = PartialRun(out, (video, audio, style), options, lp.n_out, info.fps)
+        resumed = part.open()
+    try:
+        with contextlib.ExitStack() as stack:
+            from .media.atomic import scratch_dir
 
-    with clock("style"):
-        pack = _style_pack(style, progress) if style is not None else None
-    with clock("analyse"):
-        track, own_pack = analyse_video(info, own_audio, face=face, want_pack=pack is None,
-                                        template=None if pack is None else pack.template, progress=progress)
-        if track is None:
-            raise NoFaceError(f"{video}: no face found in any frame")
-        if pack is None:
-            pack = own_pack
-            if own_audio is None:
-                warnings.append(f"{video}: has no audio of its own, so lips follow a generic style (give --style)")
-        del own_audio  # an hour of 16 kHz audio is 230 MB: hold no copy longer than needed
-        found = float(np.mean(track.found))
-        if found < 1.0:
-            warnings.append(f"{video}: no face in {int(np.sum(~track.found))} of {len(track)} frames; "
-                            "those frames pass through unchanged")
-    with clock("features"):
-        from .audio.features import frame_features
+            work = part.dir if part is not None else stack.enter_context(scratch_dir(out))
+            with clock("features"):
+                from .audio.features import frame_features
+                from .media.mux import write_float_wav
 
-        audio_duration = new_audio.duration
-        out_audio = AudioTrack(fit_audio(new_audio.samples, lp.audio_samples), new_audio.sample_rate, audio)
-        del new_audio
-        feats = frame_features(out_audio, info.fps, lp.n_out)
+                # the audio as it will sound in the output, written for the encoder: an hour of
+                # it is 230 MB, so no copy of it is held past this stage
+                out_audio = AudioTrack(fit_audio(new_audio.samples, lp.audio_samples), new_audio.sample_rate, audio)
+                del new_audio
+                feats = frame_features(out_audio, info.fps, lp.n_out)
+                wav = write_float_wav(out_audio, work / "audio.wav")
+                del out_audio
+                if not (feats.voiced >= 0.5).any():
+                    warnings.append(f"{audio}: the audio has no speech: the mouth stays closed")
+            track, pack = _analysis(video, info, style, face, part, clock, warnings, progress)
+            found = float(np.mean(track.found))
+            if found < 1.0:
+                warnings.append(f"{video}: no face in {int(np.sum(~track.found))} of {len(track)} frames; "
+                                "those frames pass through unchanged")
+            summary = _synthesise(out, info, lp, wav, feats, pack, track, style, engine, engines, crf, seed,
+                                  device, preview, part, clock, progress)
+    except KeyboardInterrupt as err:
+        if part is not None and part.has_work():
+            err.resume_dir = str(part.dir)  # the CLI says: rerun the same command to resume
+        elif part is not None:
+            part.remove()
+        raise
+    except BaseException:
+        if part is not None:
+            part.remove()
+        raise
+    if part is not None:
+        part.remove()
+    summary["resumed"] = part is not None and resumed
+    return dict({"output": str(out), "input": str(video), "audio": str(audio),
+                 "style": str(style) if style is not None else "input"}, **summary,
+                audio_duration=round(audio_duration, 3), faces_found=round(found, 4),
+                length={"policy": length_policy, "note": lp.note, "padded_s": lp.padded_s, "trimmed_s": lp.trimmed_s},
+                timings=dict(clock.times, total=round(time.perf_counter() - t0, 3)), warnings=warnings)
+
+
+def _analysis(video, info: VideoInfo, style, face, part, clock: _Clock, warnings: list, progress) -> tuple:
+    """(FaceTrack, StylePack) of the input: from a resumed run's folder, or analysed now (and saved
+    there). Adds the analysis' warnings."""
+    saved = part.load_analysis() if part is not None else None
+    if saved is not None:
+        track, pack = saved
+    else:
+        from .audio.io import load_video_audio
+        from .style import analyse_video
+
+        with clock("style"):
+            pack = _style_pack(style, progress) if style is not None else None
+        with clock("analyse"):
+            own_audio = load_video_audio(info) if style is None else None  # only a style reference needs it
+            track, own_pack = analyse_video(info, own_audio, face=face, want_pack=pack is None,
+                                            template=None if pack is None else pack.template, progress=progress)
+            del own_audio  # an hour of 16 kHz audio is 230 MB: hold no copy longer than needed
+            _release_freed_memory()
+            if track is None:
+                raise NoFaceError(f"{video}: no face found in any frame")
+            pack = own_pack if pack is None else pack
+            if part is not None:
+                part.save_analysis(track, pack)
+    if style is None and not pack.meta.get("has_audio", True):
+        warnings.append(f"{video}: has no audio of its own, so lips follow a generic style (give --style)")
+    return track, pack
+
+
+def _release_freed_memory() -> None:
+    """Give memory freed inside the heap back to the system (glibc only; elsewhere a no-op):
+    after the analysis of a long video, ~90k freed per-frame buffers would otherwise stay resident."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures, pack: StylePack,
+                track: FaceTrack, style, engine: str, engines: dict, crf: int, seed: int, device: str, preview,
+                part, clock: _Clock, progress) -> dict:
+    """Motion → render → output with the audio in ``wav`` (and preview); returns that part of the summary."""
     with clock("motion"):
         from .motion import predict
 
@@ -216,53 +286,83 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
         kw = {"device": device, "seed": seed} if engines["render"] == "neural" else {}
         renderer = make_renderer(engines["render"], pack, track, motion, lp.src_index, **kw)
         moments = _preview_moments(lp.src_index, track, feats.voiced) if preview is not None else []
-        shots = _render_to(out, info, lp, renderer, out_audio, crf, moments, progress)
+        if part is None:
+            shots = _render_to(out, info, lp, renderer, wav, crf, moments, progress)
+        else:
+            shots = _render_segments(out, part, info, lp, renderer, wav, crf, moments, progress)
     if preview is not None:
         with clock("preview"):
             _write_contact_sheet(preview, shots, track, motion, lp.src_index)
     return {
-        "output": str(out), "input": str(video), "audio": str(audio),
-        "style": str(style) if style is not None else "input",
         "engines": {"motion": motion.engine, "render": getattr(renderer, "engine", engines["render"])},
         "frames": lp.n_out, "source_frames": info.n_frames, "fps": str(info.fps),
         "width": info.width, "height": info.height, "duration": round(lp.n_out / float(info.fps), 3),
-        "audio_duration": round(audio_duration, 3), "faces_found": round(found, 4),
-        "length": {"policy": length_policy, "note": lp.note, "padded_s": lp.padded_s, "trimmed_s": lp.trimmed_s},
         "speech_share": round(float(np.mean(feats.voiced >= 0.5)), 4) if len(feats) else 0.0,
         "preview": str(preview) if preview is not None else None,
-        "timings": dict(clock.times, total=round(time.perf_counter() - t0, 3)),
-        "warnings": warnings,
     }
 
 
-def _render_to(out: Path, info: VideoInfo, lp, renderer, out_audio: AudioTrack, crf: int,
+def _render_frames(frames, a: int, b: int, renderer, lp, writer, want: set, progress: Progress | None) -> dict:
+    """Render output frames a..b-1 (``frames`` yields their source frames) into ``writer``.
+    Returns {out_t: (source frame, dubbed frame)} for the output frames in ``want``."""
+    shots = {}
+    step = max(1, lp.n_out // 200)
+    for t in range(a, b):
+        frame = next(frames)
+        dubbed = renderer.render(frame, t, int(lp.src_index[t]))
+        writer.write(dubbed)
+        if t in want:
+            shots[t] = (frame.copy(), np.array(dubbed, copy=True))
+        if progress and (t % step == 0 or t == lp.n_out - 1):
+            progress("render", t + 1, lp.n_out)
+    return shots
+
+
+def _render_to(out: Path, info: VideoInfo, lp, renderer, wav: Path, crf: int,
                moments: list[int], progress: Progress | None) -> dict:
     """Stream source frames in schedule order through the renderer into one H.264 + AAC encode
-    (the new audio goes in the same pass) and move the result to ``out``. Returns
+    (the audio in ``wav`` goes in the same pass) and move the result to ``out``. Returns
     {out_t: (source frame, dubbed frame)} for the preview moments."""
-    import soundfile as sf
-
-    from .media.atomic import atomic_output, scratch_dir
+    from .media.atomic import atomic_output
     from .media.video import VideoWriter, read_frames
 
-    shots: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    want = set(moments)
-    step = max(1, lp.n_out // 200)
-    with atomic_output(out) as tmp_out, scratch_dir(out) as work:
-        wav = work / "audio.wav"
-        with sf.SoundFile(str(wav), "w", out_audio.sample_rate, 1, subtype="FLOAT") as f:
-            block = 60 * out_audio.sample_rate  # a minute at a time: no full-length copies
-            for a in range(0, len(out_audio.samples), block):
-                f.write(np.clip(out_audio.samples[a:a + block], -1, 1).astype(np.float32))
+    with atomic_output(out) as tmp_out:
         with VideoWriter(tmp_out, info.width, info.height, info.fps, crf=crf, like=info, audio=wav) as writer, \
                 contextlib.closing(read_frames(info, lp.src_index)) as frames:
-            for t, frame in enumerate(frames):
-                dubbed = renderer.render(frame, t, int(lp.src_index[t]))
-                writer.write(dubbed)
-                if t in want:
-                    shots[t] = (frame.copy(), np.array(dubbed, copy=True))
-                if progress and (t % step == 0 or t == lp.n_out - 1):
-                    progress("render", t + 1, lp.n_out)
+            return _render_frames(frames, 0, lp.n_out, renderer, lp, writer, set(moments), progress)
+
+
+def _render_segments(out: Path, part, info: VideoInfo, lp, renderer, wav: Path, crf: int,
+                     moments: list[int], progress: Progress | None) -> dict:
+    """As _render_to, resumably: the video is encoded in ``part``'s segments; finished ones (from
+    an interrupted run) are kept and the renderer's running state is restored from the last of
+    them, so every frame comes out as in an uninterrupted run. The segments are then joined with
+    the new audio into ``out``. Returns the preview shots."""
+    from .media.atomic import atomic_output
+    from .media.mux import mux
+    from .media.video import VideoWriter, read_frames
+
+    shots: dict = {}
+    done = part.segments_done()
+    for k in range(done):
+        state, got = part.load_state(k)
+        shots.update(got)
+    if done:
+        renderer.comp.restore(state)
+    start = part.bounds(done)[0]
+    if progress and start:
+        progress("render", start, lp.n_out)
+    with contextlib.closing(read_frames(info, lp.src_index[start:])) as frames:
+        for k in range(done, part.n_segments):
+            a, b = part.bounds(k)
+            b = min(b, lp.n_out)
+            with atomic_output(part.segment(k)) as tmp:
+                with VideoWriter(tmp, info.width, info.height, info.fps, crf=crf, like=info) as writer:
+                    got = _render_frames(frames, a, b, renderer, lp, writer, set(moments), progress)
+                part.save_state(k, renderer.comp.state, got)
+            shots.update(got)
+    with atomic_output(out) as tmp_out:
+        mux([part.segment(k) for k in range(part.n_segments)], wav, tmp_out)
     return shots
 
 

@@ -75,6 +75,15 @@ class Compositor:
         self.memory = memory
         self._offset = None
 
+    @property
+    def state(self) -> np.ndarray:
+        """The running colour correction ([3], empty before the first blend): what a render
+        restarted after frame t needs (``restore``) to go on exactly as if it had not stopped."""
+        return np.zeros(0, np.float32) if self._offset is None else np.array(self._offset)
+
+    def restore(self, state: np.ndarray) -> None:
+        self._offset = np.array(state) if len(state) else None
+
     def match_colour(self, new: np.ndarray, old: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Shift ``new``'s colour to ``old``'s along the feathered border band."""
         sub = (slice(None, None, 2), slice(None, None, 2))  # every other pixel is plenty for a mean
