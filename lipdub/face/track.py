@@ -34,25 +34,30 @@ def _link(detections) -> list[np.ndarray]:
             detections[t] = None
         else:
             detections.release_before(t)
-        if faces is None or len(faces) == 0:
-            continue
-        cs, iods = _centres(faces), _iod(faces)
         taken = set()
-        for i in np.argsort(-iods):
-            best, best_d = None, np.inf
-            for k, (tk, ck, sk) in enumerate(last):
-                if k in taken or tk == t:
-                    continue
-                d = np.linalg.norm(cs[i] - ck) / max(sk, 1.0)
-                if d < 1.5 and d < best_d and t - tk <= 30:
-                    best, best_d = k, d
-            if best is None:
-                tracks.append(np.full((T, 468, 2), np.nan, np.float32))
-                last.append((t, cs[i], iods[i]))
-                best = len(tracks) - 1
-            tracks[best][t] = faces[i]
-            last[best] = (t, cs[i], iods[i])
-            taken.add(best)
+        if faces is not None and len(faces):
+            cs, iods = _centres(faces), _iod(faces)
+            for i in np.argsort(-iods):
+                best, best_d = None, np.inf
+                for k, (tk, ck, sk) in enumerate(last):
+                    if k in taken or tk == t:
+                        continue
+                    d = np.linalg.norm(cs[i] - ck) / max(sk, 1.0)
+                    if d < 1.5 and d < best_d and t - tk <= 30:
+                        best, best_d = k, d
+                if best is None:
+                    # rows are written frame by frame, so a track's memory fills in as the
+                    # detections' blocks are freed (np.empty touches no page)
+                    tracks.append(np.empty((T, 468, 2), np.float32))
+                    tracks[-1][:t] = np.nan
+                    last.append((t, cs[i], iods[i]))
+                    best = len(tracks) - 1
+                tracks[best][t] = faces[i]
+                last[best] = (t, cs[i], iods[i])
+                taken.add(best)
+        for k, track in enumerate(tracks):
+            if k not in taken:
+                track[t] = np.nan
     return tracks
 
 

@@ -43,3 +43,23 @@ def test_track_from_blocks_matches_lists(monkeypatch):
     assert sum(blk is not None for blk in d._blocks) == 1
     with pytest.raises(IndexError):
         d[11]
+
+
+def test_link_puts_each_face_in_one_track_and_nan_elsewhere(monkeypatch):
+    from lipdub.face.track import _link
+
+    monkeypatch.setattr(Detections, "BLOCK", 7)
+    frames = _frames()
+    d = Detections()
+    for f in frames:
+        d.append(f)
+    tracks = _link(d)
+    assert len(tracks) == 2
+    for t, faces in enumerate(frames):
+        rows = [tr[t] for tr in tracks if np.isfinite(tr[t]).all()]
+        assert all(np.isnan(tr[t]).all() or np.isfinite(tr[t]).all() for tr in tracks)
+        assert len(rows) == len(faces)
+        for face in faces:  # the face 400 px to the right stays in its own track
+            assert any(np.array_equal(face, r) for r in rows)
+    left = np.nanmean(tracks[0][:, :, 0]) < np.nanmean(tracks[1][:, :, 0])
+    assert np.isfinite(tracks[0 if left else 1][4:, 0, 0]).sum() == sum(len(f) > 0 for f in frames)
