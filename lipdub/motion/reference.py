@@ -24,13 +24,32 @@ FEATURE_WEIGHTS = (3.0,) * 8 + (0.2,) * 20
 MIN_FRAMES = 40
 
 
-def context(feats: np.ndarray, offsets=CONTEXT) -> np.ndarray:
-    """[T, D] -> [T, D * len(offsets) + 1] neighbouring frames (edge-clamped) and a bias."""
+CHUNK = 8192  # frames of audio context built at a time (an hour at 25 fps is 90k frames)
+
+
+def context(feats: np.ndarray, offsets=CONTEXT, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """[T, D] -> rows start..stop of [T, D * len(offsets) + 1]: neighbouring frames
+    (edge-clamped) and a bias."""
     T = len(feats)
-    if feats.shape[1] == len(FEATURE_WEIGHTS):
-        feats = feats * np.asarray(FEATURE_WEIGHTS, feats.dtype)
-    cols = [feats[np.clip(np.arange(T) + o, 0, max(T - 1, 0))] for o in offsets]
-    return np.concatenate(cols + [np.ones((T, 1), feats.dtype)], 1)
+    rows = np.arange(start, T if stop is None else min(stop, T))
+    w = np.asarray(FEATURE_WEIGHTS, feats.dtype) if feats.shape[1] == len(FEATURE_WEIGHTS) else 1
+    cols = [feats[np.clip(rows + o, 0, max(T - 1, 0))] * w for o in offsets]
+    return np.concatenate(cols + [np.ones((len(rows), 1), feats.dtype)], 1)
+
+
+def _ridge(feats: np.ndarray, ok: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Ridge read-out W from the audio context of the frames ``ok`` of ``feats`` [n, D] to C
+    [ok.sum(), k], accumulated CHUNK frames at a time (memory independent of the length)."""
+    D = feats.shape[1] * len(CONTEXT) + 1
+    A = RIDGE * int(ok.sum()) / 100 * np.eye(D)
+    B = np.zeros((D, C.shape[1]))
+    i = 0
+    for a in range(0, len(feats), CHUNK):
+        X = context(feats, start=a, stop=a + CHUNK)[ok[a:a + CHUNK]]
+        A += X.T @ X
+        B += X.T @ C[i:i + len(X)]
+        i += len(X)
+    return np.linalg.solve(A, B)
 
 
 def _usable(pack: StylePack) -> np.ndarray:
@@ -61,10 +80,9 @@ def predict(feats: AudioFeatures, pack: StylePack, smooth: float = 1.0) -> LipMo
         k = min(N_COMPONENTS, len(s))
         comps = vt[:k]
         C = (Y - mean) @ comps.T
-        X = context(pack.feats[:n].astype(np.float64))[ok]
-        A = X.T @ X + RIDGE * len(X) / 100 * np.eye(X.shape[1])
-        W = np.linalg.solve(A, X.T @ C)
-        P = context(feats.feats.astype(np.float64)) @ W
+        W = _ridge(pack.feats[:n].astype(np.float64), ok, C)
+        new = feats.feats.astype(np.float64)
+        P = np.concatenate([context(new, start=a, stop=a + CHUNK) @ W for a in range(0, max(len(new), 1), CHUNK)])
         # ridge shrinks: give the prediction the speaker's own range of motion
         v = feats.voiced > 0.5
         ref_sd = C.std(0)

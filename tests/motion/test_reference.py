@@ -43,6 +43,25 @@ def test_attention_readout_recovers_a_known_mapping():
     assert 0.6 < op.std() / truth.std() < 1.6
 
 
+def test_readout_built_in_chunks_matches_one_pass(monkeypatch):
+    """The ridge fit and prediction accumulate CHUNK frames at a time (bounded memory for an
+    hour): chunks of 7 frames give the one-pass result up to rounding."""
+    from lipdub.motion import reference
+
+    rng = np.random.default_rng(1)
+    n, T = 300, 120
+    base = _base()
+    pack = make_pack(n=n, d=28)
+    pack = pack.__class__(**{**pack.__dict__, "feats": rng.normal(0, 1, (n, 28)).astype(np.float32),
+                             "voiced": np.ones(n, np.float32), "rest_lips": base,
+                             "lips": _lips_for(rng.uniform(0, 0.2, n), base).astype(np.float32)})
+    af = AudioFeatures(feats=rng.normal(0, 1, (T, 28)).astype(np.float32), energy=np.zeros(T, np.float32),
+                       voiced=np.ones(T, np.float32), fps=Fraction(25))
+    whole = predict(af, pack).lips
+    monkeypatch.setattr(reference, "CHUNK", 7)
+    assert np.allclose(predict(af, pack).lips, whole, atol=1e-5)
+
+
 def test_silence_rests_in_the_speakers_closed_shape():
     n, T = 200, 50
     rng = np.random.default_rng(1)
