@@ -166,14 +166,27 @@ def save_checkpoint(acc, ckpt_dir, step: int) -> None:
         (d / "done").write_text("ok")
 
 
+def accelerator(mixed_precision: str, cpu: bool = False):
+    """An accelerate Accelerator. accelerate keeps one global state per process and refuses a
+    second Accelerator with another precision; a new training run in the same process (a test, a
+    notebook, prepare-style --fit after training) resets that state instead of failing."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    try:
+        return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+    except ValueError:
+        AcceleratorState._reset_state()
+        return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+
+
 def fit_model(model, clips: list[Clip], cfg: MotionTrainConfig, ckpt_dir: Path | None = None,
               log_path: Path | None = None, progress: Progress = None, cpu: bool = False):
     """Train ``model`` in place on ``clips`` for cfg.steps optimiser steps; resumes from the latest
     complete checkpoint in ckpt_dir. Returns the unwrapped model."""
     import torch
-    from accelerate import Accelerator
 
-    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cpu)
+    acc = accelerator(cfg.mixed_precision, cpu)
     torch.manual_seed(cfg.seed)
     sampler = PairSampler(clips, cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

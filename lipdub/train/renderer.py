@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lipdub.errors import InputError
-from lipdub.train.motion import Clip, Progress, latest_checkpoint, load_clips, save_checkpoint
+from lipdub.train.motion import Clip, Progress, accelerator, latest_checkpoint, load_clips, save_checkpoint
 
 
 @dataclass
@@ -117,10 +117,9 @@ def fit_renderer(model, data: CropData, cfg: RendererTrainConfig, ckpt_dir: Path
                  log_path: Path | None = None, progress: Progress = None, cpu: bool = False):
     """Both phases on ``model`` in place; resumes from the latest complete checkpoint."""
     import torch
-    from accelerate import Accelerator
     from diffusers import DDPMScheduler
 
-    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cpu)
+    acc = accelerator(cfg.mixed_precision, cpu)
     torch.manual_seed(cfg.seed)
     mc = model.cfg
     vae_steps = 0 if mc.vae_path else cfg.vae_steps

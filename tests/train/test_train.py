@@ -251,3 +251,14 @@ def test_train_motion_hook_uses_the_preset(tmp_path):
     out = cli_hooks.train_motion(data, tmp_path / "m.safetensors", steps=2, batch_size=2, cpu=True)
     m = motion_neural.load_model(out)
     assert (m.cfg.feat_dim, m.cfg.d_model, m.cfg.n_layers) == (D, 64, 2)
+
+
+def test_trainings_of_another_precision_in_one_process():
+    """accelerate refuses a second Accelerator of another precision in a process; training resets it."""
+    from lipdub.train.motion import accelerator, fit_model
+
+    clip = synthetic_clip(D=D)
+    for precision in ("no", "bf16", "no"):
+        fit_model(MotionTransformer(tiny_motion_cfg()), [clip], tiny_train_cfg(steps=1, mixed_precision=precision),
+                  cpu=True)
+        assert accelerator(precision, cpu=True).mixed_precision == precision
