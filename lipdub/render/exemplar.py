@@ -18,7 +18,7 @@ from ..smooth import gaussian_smooth
 
 from ..face import geometry as G
 from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_MID, UPPER_BOUND, UPPER_MID, mouth_opening
-from ..face.track import canonical_lips, head_pose
+from ..face.track import canonical_points, head_pose
 from ..style.pack import crop_space
 from ..types import FaceTrack, LipMotion, StylePack
 from . import composite
@@ -71,7 +71,7 @@ def _candidates(target, target_pose, ex_lips, ex_pose, c: int, chunk: int = 512)
     ex_flat = ex_lips.reshape(K, -1)
     ex_sq = (ex_flat ** 2).sum(1)
     n_pts = ex_lips.shape[1]
-    cand = np.empty((len(target), c), np.int64)
+    cand = np.empty((len(target), c), np.int32)  # K <= a few thousand exemplars
     cost = np.empty((len(target), c))
     for a in range(0, len(target), chunk):
         tg = target[a:a + chunk].reshape(-1, ex_flat.shape[1])
@@ -95,7 +95,7 @@ def choose_exemplars(target: np.ndarray, target_pose: np.ndarray, ex_lips: np.nd
     c = min(CANDIDATES, len(ex_lips))
     cand, unary = _candidates(target, target_pose, ex_lips, ex_pose, c)
     cost = unary[0].copy()
-    back = np.zeros((T, c), np.int64)
+    back = np.zeros((T, c), np.uint8)  # c <= CANDIDATES < 256
     for t in range(1, T):
         follows = ex_frame[cand[t]][None, :] - ex_frame[cand[t - 1]][:, None]
         trans = np.where((follows == 1) | (follows == 0), 0.0, SWITCH_COST)  # [c_prev, c_cur]
@@ -131,7 +131,7 @@ class ExemplarRenderer:
         self.lips = lips if self.still else cap_opening(lips, widest * 1.15)
         tpose = head_pose(track)[np.asarray(schedule)]
         # the source's own lower lip, steadied: the jaw follows the change from it to the new lips
-        own = canonical_lips(track)[:, LOWER_MID]
+        own = canonical_points(track, [LIPS[LOWER_MID]])[:, 0]
         ok = np.isfinite(own[:, 0])
         if ok.any():
             own[~ok] = own[ok].mean(0)
