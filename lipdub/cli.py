@@ -178,6 +178,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or messages (errors still show)."),
     device: str = typer.Option("cpu", "--device", help="Device for the neural engine (cpu, cuda, cuda:1)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (neural engine)."),
+    steps: int = typer.Option(8, "--steps", help="Sampling steps (neural engine)."),
+    sampler: str = typer.Option("dpm", "--sampler", help="dpm (DPM-Solver++ multistep) | ddim (neural engine)."),
     crf: int = typer.Option(14, "--crf", help="H.264 quality, 0-51 (lower is better)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write the summary and quality figures (as `lipdub eval`) to this JSON file."),
@@ -193,7 +195,8 @@ def run(
         out = output if output is not None else default_output(video)
         _check_report(report, overwrite, (video, audio, style, out, preview))
         summary = dub(video, audio, out, style=style, engine=engine, face=face, length_policy=length_policy,
-                      crf=crf, seed=seed, device=device, preview=preview, progress=prog, overwrite=overwrite)
+                      crf=crf, seed=seed, device=device, steps=steps, sampler=sampler, preview=preview,
+                      progress=prog, overwrite=overwrite)
         if report is not None:
             from .evaluate import evaluate
 

@@ -95,7 +95,9 @@ def resolve_engines(engine: str) -> dict:
 FACE_CHOICES = ("auto", "largest", "speaking")
 
 
-def _check_options(engine: str, length_policy: str, crf: int, face=None) -> None:
+def _check_options(engine: str, length_policy: str, crf: int, face=None, steps: int = 8, sampler: str = "dpm") -> None:
+    from .render.neural import SAMPLERS
+
     if face is not None and not isinstance(face, int) and str(face) not in FACE_CHOICES and not str(face).isdigit():
         raise InputError(f"--face {face!r}: use auto, largest, speaking or a face number (0 = leftmost)")
     if engine not in ENGINES:
@@ -104,6 +106,10 @@ def _check_options(engine: str, length_policy: str, crf: int, face=None) -> None
         raise InputError(f"--length-policy {length_policy!r}: choose one of {', '.join(POLICIES)}")
     if not 0 <= int(crf) <= 51:
         raise InputError(f"--crf {crf}: must be between 0 and 51")
+    if int(steps) < 1:
+        raise InputError(f"--steps {steps}: must be at least 1")
+    if sampler not in SAMPLERS:
+        raise InputError(f"--sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
 
 
 class _Clock:
@@ -139,14 +145,16 @@ def _style_pack(style: Path, progress: Progress | None) -> StylePack:
 
 
 def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, length_policy: str = "pingpong",
-        crf: int = 14, seed: int = 0, device: str = "cpu", preview=None, progress: Progress | None = None,
+        crf: int = 14, seed: int = 0, device: str = "cpu", steps: int = 8, sampler: str = "dpm", preview=None,
+        progress: Progress | None = None,
         overwrite: bool = False, resume: bool | None = None) -> dict:
     """Dub ``video`` with the speech in ``audio`` and write ``out`` (default <stem>.dubbed.mp4).
 
     style: None (the input video is its own style reference), a ``.lipstyle`` pack or another
     video of the speaker. engine: auto | reference | neural. face: which face when there are
     several (passed to the face tracker). length_policy: see lipdub.length. preview: a PNG path
-    for a contact sheet. progress(stage, done, total) is called as stages advance.
+    for a contact sheet. seed, device, steps, sampler (dpm | ddim): the neural engine's sampling.
+    progress(stage, done, total) is called as stages advance.
     resume: keep the work in a folder beside the output so that an interrupted run, started
     again with the same arguments, goes on where it stopped (see lipdub.resume); None: only for
     outputs longer than lipdub.resume.RESUME_AFTER_S. An interruption (KeyboardInterrupt) that
@@ -160,7 +168,7 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
     clock = _Clock()
     warnings: list[str] = []
     with clock("check"):
-        _check_options(engine, length_policy, crf, face)
+        _check_options(engine, length_policy, crf, face, steps, sampler)
         video = check_readable(video, "video")
         audio = check_readable(audio, "audio")
         style = check_readable(style, "style reference") if style is not None else None
@@ -183,7 +191,7 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
     part = None
     if resume if resume is not None else resumable(lp.n_out, info.fps):
         options = dict(engines=engines, engine=engine, face=face, length_policy=length_policy, crf=crf, seed=seed,
-                       device=device)
+                       steps=steps, sampler=sampler, device=device)
         part = PartialRun(out, (video, audio, style), options, lp.n_out, info.fps)
         resumed = part.open()
     try:
@@ -209,8 +217,9 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
             if found < 1.0:
                 warnings.append(f"{video}: no face in {int(np.sum(~track.found))} of {len(track)} frames; "
                                 "those frames pass through unchanged")
+            sampling = dict(device=device, seed=seed, steps=steps, sampler=sampler)
             summary = _synthesise(out, info, lp, wav, feats, pack, track, style, engine, engines, crf, seed,
-                                  device, preview, part, clock, progress)
+                                  sampling, preview, part, clock, progress)
     except KeyboardInterrupt as err:
         if part is not None and part.has_work():
             err.resume_dir = str(part.dir)  # the CLI says: rerun the same command to resume
@@ -269,9 +278,11 @@ def _release_freed_memory() -> None:
 
 
 def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures, pack: StylePack,
-                track: FaceTrack, style, engine: str, engines: dict, crf: int, seed: int, device: str, preview,
+                track: FaceTrack, style, engine: str, engines: dict, crf: int, seed: int, sampling: dict, preview,
                 part, clock: _Clock, progress) -> dict:
-    """Motion → render → output with the audio in ``wav`` (and preview); returns that part of the summary."""
+    """Motion → render → output with the audio in ``wav`` (and preview); returns that part of the summary.
+    sampling: the neural renderer's device, seed, steps and sampler."""
+    device = sampling["device"]
     with clock("motion"):
         from .motion import predict
 
@@ -283,7 +294,7 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
     with clock("render"):
         from .render import make_renderer
 
-        kw = {"device": device, "seed": seed} if engines["render"] == "neural" else {}
+        kw = sampling if engines["render"] == "neural" else {}
         renderer = make_renderer(engines["render"], pack, track, motion, lp.src_index, **kw)
         moments = _preview_moments(lp.src_index, track, feats.voiced) if preview is not None else []
         if part is None:

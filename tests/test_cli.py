@@ -212,6 +212,30 @@ def test_neural_engine_without_weights(synth, tmp_path):
     assert not out.exists()
 
 
+def test_sampling_options_reach_the_neural_renderer(synth, tmp_path, monkeypatch):
+    from lipdub import pipeline
+    from lipdub.render import exemplar, neural
+
+    seen = {}
+
+    class Recorder(exemplar.ExemplarRenderer):  # draws like the reference engine, records its options
+        def __init__(self, pack, track, motion, schedule, **kw):
+            seen.update(kw)
+            super().__init__(pack, track, motion, schedule)
+
+    monkeypatch.setattr(pipeline, "resolve_engines", lambda engine: {"motion": "reference", "render": "neural"})
+    monkeypatch.setattr(neural, "NeuralRenderer", Recorder)
+    out = tmp_path / "o.mp4"
+    r = invoke("run", synth.face_video(), "--audio", synth.wav(), "-o", out, "--engine", "neural",
+               "--steps", 20, "--sampler", "ddim", "--seed", 3, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert seen == {"device": "cpu", "seed": 3, "steps": 20, "sampler": "ddim"}
+    for bad, word in (("--sampler", "euler"), ("--steps", 0)):
+        _error_line(invoke("run", synth.face_video(), "--audio", synth.wav(), "-o", tmp_path / "b.mp4", bad, word),
+                    2, bad)
+    assert not (tmp_path / "b.mp4").exists()
+
+
 def test_batch_goes_on_past_failures_and_reports(tmp_path, synth):
     manifest = tmp_path / "jobs.csv"
     manifest.write_text("video,audio,output\nmissing.mp4,a.wav,o1.mp4\n"
