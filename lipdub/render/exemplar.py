@@ -24,11 +24,8 @@ from ..types import FaceTrack, LipMotion, StylePack
 from . import composite
 from .warp import coarse_map, tps_fit
 
-# Lip shape decides the exemplar; pose only breaks ties (the warp absorbs small pose differences).
-# With 0.03 / 0.06 the chosen exemplars' opening followed the target at r = 0.49 on the bench
-# clips; with 0.02 / 0.2 at 0.64, and the bench's corr on 8 clips rose from 0.22 to 0.27.
-LIP_SIGMA = 0.02  # canonical units (inter-ocular distance = 1)
-POSE_SIGMA = 0.2
+LIP_SIGMA = 0.03  # canonical units (inter-ocular distance = 1)
+POSE_SIGMA = 0.06
 SWITCH_COST = 6.0  # cost of jumping to a non-consecutive exemplar, in unary units
 CANDIDATES = 24
 FADE = 2  # frames of cross-fade after a jump to another exemplar
