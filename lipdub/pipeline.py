@@ -253,10 +253,11 @@ def _analysis(video, info: VideoInfo, style, face, part, clock: _Clock, warnings
         with clock("style"):
             pack = _style_pack(style, progress) if style is not None else None
         with clock("analyse"):
-            own_audio = load_video_audio(info) if style is None else None  # only a style reference needs it
-            track, own_pack = analyse_video(info, own_audio, face=face, want_pack=pack is None,
-                                            template=None if pack is None else pack.template, progress=progress)
-            del own_audio  # an hour of 16 kHz audio is 230 MB: hold no copy longer than needed
+            # only a style reference needs the input's own audio; no reference to it is kept here, so
+            # analyse_video frees it (230 MB an hour) once its features are computed
+            track, own_pack = analyse_video(info, load_video_audio(info) if style is None else None, face=face,
+                                            want_pack=pack is None, template=None if pack is None else pack.template,
+                                            progress=progress)
             _release_freed_memory()
             if track is None:
                 raise NoFaceError(f"{video}: no face found in any frame")

@@ -34,16 +34,22 @@ def mel_filterbank(n_mels: int = N_MELS, fmin: float = 60.0, fmax: float = 7600.
 
 
 def log_mel(samples: np.ndarray, block: int = 6000) -> np.ndarray:
-    """[M, N_MELS] log-mel energies (natural log), one row per 10 ms hop; row m centred at m*HOP.
-    Computed ``block`` hops (60 s) at a time, so memory stays bounded for hour-long audio."""
-    x = np.pad(samples.astype(np.float32), (WIN // 2, WIN // 2 + HOP))
-    n = 1 + (len(x) - WIN) // HOP
-    frames = np.lib.stride_tricks.as_strided(x, (n, WIN), (x.strides[0] * HOP, x.strides[0]))
+    """[M, N_MELS] log-mel energies (natural log), one row per 10 ms hop; row m centred at m*HOP
+    (the signal zero-padded by WIN/2 before and WIN/2 + HOP after). Computed ``block`` hops (60 s)
+    at a time from a padded copy of that block alone, so memory stays bounded for hour-long audio."""
+    x = np.asarray(samples, np.float32).reshape(-1)
+    n = 1 + (len(x) + HOP) // HOP
     window, fb = np.hanning(WIN).astype(np.float32), mel_filterbank().T
     out = np.empty((n, N_MELS), np.float32)
     for a in range(0, n, block):
-        spec = np.abs(np.fft.rfft(frames[a:a + block] * window, N_FFT)) ** 2
-        out[a:a + block] = np.log(spec @ fb + 1e-8)
+        b = min(n, a + block)
+        lo = a * HOP - WIN // 2  # first sample of hop a's window, in the unpadded signal
+        seg = np.zeros((b - a - 1) * HOP + WIN, np.float32)
+        part = x[max(lo, 0):lo + len(seg)]
+        seg[max(-lo, 0):max(-lo, 0) + len(part)] = part
+        frames = np.lib.stride_tricks.as_strided(seg, (b - a, WIN), (seg.strides[0] * HOP, seg.strides[0]))
+        spec = np.abs(np.fft.rfft(frames * window, N_FFT)) ** 2
+        out[a:b] = np.log(spec @ fb + 1e-8)
     return out
 
 

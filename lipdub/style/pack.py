@@ -64,12 +64,20 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     """One decode pass over ``info``: the face track and (want_pack) the style pack.
 
     audio: the video's own speech (None: the pack has no audio-lip pairs and motion falls back to
-    the generic prior). template: canonical space to use (a style pack's, so that lips of two
+    the generic prior); pass it without keeping a reference, so it is freed once its features are
+    computed. template: canonical space to use (a style pack's, so that lips of two
     videos are comparable). Returns (None, None) when no face is found in any frame.
     """
     from ..face.detect import Detections, Landmarker
     from ..media.video import iter_frames
 
+    voiced = feats = None
+    if audio is not None and info.n_frames:  # first, so the audio (230 MB an hour) is not held during the pass
+        from ..audio.features import frame_features
+
+        af = frame_features(audio, info.fps, info.n_frames)  # iter_frames yields exactly n_frames
+        feats, voiced = af.feats, af.voiced
+        del af, audio
     lm = Landmarker()
     dets = Detections()
     ex = _Exemplars()
@@ -93,12 +101,6 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
         lm.close()
     if progress:
         progress("analyse", len(dets), len(dets))
-    voiced = feats = None
-    if audio is not None and len(dets):
-        from ..audio.features import frame_features
-
-        af = frame_features(audio, info.fps, len(dets))
-        feats, voiced = af.feats, af.voiced
     if tmpl is None and template is None:
         first = next((dets[t] for t in range(len(dets)) if len(dets[t])), None)
         if first is not None:
