@@ -18,24 +18,27 @@ def _frames(T=300, seed=0):
     return out
 
 
-def test_blocks_hold_every_frame(monkeypatch):
+@pytest.fixture
+def stored(monkeypatch):
+    """(per-frame arrays, the same frames stored in Detections blocks of 7 frames)."""
     monkeypatch.setattr(Detections, "BLOCK", 7)
     frames = _frames()
     d = Detections()
     for f in frames:
         d.append(f)
+    return frames, d
+
+
+def test_blocks_hold_every_frame(stored):
+    frames, d = stored
     assert len(d) == len(frames)
     for t, f in enumerate(frames):
         assert np.array_equal(d[t], f)
 
 
 @pytest.mark.filterwarnings("ignore:Degrees of freedom")
-def test_track_from_blocks_matches_lists(monkeypatch):
-    monkeypatch.setattr(Detections, "BLOCK", 7)
-    frames = _frames()
-    d = Detections()
-    for f in frames:
-        d.append(f)
+def test_track_from_blocks_matches_lists(stored):
+    frames, d = stored
     a, b = build_track(list(frames)), build_track(d)
     for name in ("points", "found", "to_canon", "template"):
         assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
@@ -45,14 +48,10 @@ def test_track_from_blocks_matches_lists(monkeypatch):
         d[11]
 
 
-def test_link_puts_each_face_in_one_track_and_nan_elsewhere(monkeypatch):
+def test_link_puts_each_face_in_one_track_and_nan_elsewhere(stored):
     from lipdub.face.track import _link
 
-    monkeypatch.setattr(Detections, "BLOCK", 7)
-    frames = _frames()
-    d = Detections()
-    for f in frames:
-        d.append(f)
+    frames, d = stored
     tracks = _link(d)
     assert len(tracks) == 2
     for t, faces in enumerate(frames):
