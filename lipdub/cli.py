@@ -422,6 +422,10 @@ def _doctor_lines() -> tuple[list[tuple[str, str]], bool]:
         rows.append(("voice", vad_backend()))
     except Exception as err:
         rows.append(("voice", f"unavailable: {type(err).__name__}: {err}"))
+    from .audio.phones import available
+
+    rows.append(("phones", "pocketsphinx (en-us model from its package)" if available()
+                 else "not installed: the mouth follows the reference and loudness only (pip install pocketsphinx)"))
     try:
         from .motion import neural as mn
         from .render import neural as rn

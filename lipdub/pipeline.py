@@ -207,7 +207,7 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
                 # it is 230 MB, so no copy of it is held past this stage
                 out_audio = AudioTrack(fit_audio(new_audio.samples, lp.audio_samples), new_audio.sample_rate, audio)
                 del new_audio
-                feats = frame_features(out_audio, info.fps, lp.n_out)
+                feats = frame_features(out_audio, info.fps, lp.n_out, phones=True)
                 wav = write_float_wav(out_audio, work / "audio.wav")
                 del out_audio
                 if not (feats.voiced >= 0.5).any():

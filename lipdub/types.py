@@ -60,12 +60,15 @@ class AudioFeatures:
     energy: [T] float32, loudness in dB relative to the recording's voiced median.
     voiced: [T] float32 in [0, 1], probability that speech is present at frame t.
     fps: the video frame rate the rows are aligned to.
+    phone_opening: [T] float32 in [0, 1], the mouth opening typical of the phone heard at frame t
+      (lipdub.audio.phones), or None where it was not computed.
     """
 
     feats: np.ndarray
     energy: np.ndarray
     voiced: np.ndarray
     fps: Fraction
+    phone_opening: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.feats)

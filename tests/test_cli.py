@@ -178,7 +178,7 @@ def test_interrupt_leaves_no_litter(synth, tmp_path, monkeypatch):
 def test_doctor():
     r = invoke("doctor")
     assert r.exit_code == 0, r.output
-    for word in ("ffmpeg", "torch", "landmarks", "motion", "render"):
+    for word in ("ffmpeg", "torch", "landmarks", "phones", "motion", "render"):
         assert word in r.stdout
 
 

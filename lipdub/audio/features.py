@@ -7,6 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..types import AudioFeatures, AudioTrack
+from .phones import phone_opening
 
 SR = 16000
 HOP = 160  # 10 ms
@@ -87,7 +88,8 @@ def to_frames(rows: np.ndarray, fps: Fraction, n_frames: int, hop_s: float = HOP
     return out.astype(np.float32)
 
 
-def frame_features(track: AudioTrack, fps: Fraction, n_frames: int, voiced: np.ndarray | None = None) -> AudioFeatures:
+def frame_features(track: AudioTrack, fps: Fraction, n_frames: int, voiced: np.ndarray | None = None,
+                   phones: bool = False) -> AudioFeatures:
     """AudioFeatures for ``n_frames`` video frames at ``fps`` (see lipdub.types.AudioFeatures).
 
     feats = [T, 28]: 8 band loudness envelopes (square-root energy per band, scaled so that the
@@ -95,6 +97,8 @@ def frame_features(track: AudioTrack, fps: Fraction, n_frames: int, voiced: np.n
     voiced frames). Both normalisations make voices of other people, languages and
     synthesisers comparable.
     voiced: precomputed voice activity [n_frames]; computed with lipdub.audio.vad when None.
+    phones: also read the phone-based mouth opening (lipdub.audio.phones; the new audio of a dub
+      needs it, a style reference does not).
     """
     if voiced is None:
         from .vad import voice_activity
@@ -114,4 +118,5 @@ def frame_features(track: AudioTrack, fps: Fraction, n_frames: int, voiced: np.n
     feats = np.concatenate([env, mfcc], 1)
     e_ref = np.median(energy[v]) if v.sum() >= 10 else np.median(energy)
     return AudioFeatures(feats=feats.astype(np.float32), energy=(energy - e_ref).astype(np.float32),
-                         voiced=np.asarray(voiced, np.float32), fps=Fraction(fps))
+                         voiced=np.asarray(voiced, np.float32), fps=Fraction(fps),
+                         phone_opening=phone_opening(track, fps, n_frames) if phones else None)

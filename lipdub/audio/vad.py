@@ -176,7 +176,7 @@ def _reset_backend_for_tests(force_energy: bool = False) -> None:
         _note = "energy-based VAD forced" if force_energy else None
 
 
-def _samples_16k(track: AudioTrack) -> np.ndarray:
+def samples_16k(track: AudioTrack) -> np.ndarray:
     x = np.asarray(track.samples, dtype=np.float32).reshape(-1)
     if int(track.sample_rate) != SAMPLE_RATE:
         from lipdub.audio.io import resample
@@ -209,7 +209,7 @@ def window_probabilities(track: AudioTrack) -> np.ndarray:
 
     Window k covers samples [512 k, 512 (k + 1)) of the 16 kHz signal (the last one zero-padded).
     """
-    x = _samples_16k(track)
+    x = samples_16k(track)
     model = _load_model()
     if model is None:
         return _energy_probs(x)

@@ -23,6 +23,9 @@ LOWER_MID = LIPS.index(14)
 CORNERS = (LIPS.index(61), LIPS.index(291))
 OUTER_UPPER_MID = LIPS.index(0)
 OUTER_LOWER_MID = LIPS.index(17)
+# Positions inside LIPS of the lower lip, outer and inner, corners excluded (each ring runs from
+# the left corner along the lower lip to the right corner first).
+LOWER_LIP = list(range(1, 10)) + list(range(21, 30))
 
 
 def mouth_opening(lips: np.ndarray) -> np.ndarray:

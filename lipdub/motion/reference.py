@@ -5,15 +5,19 @@ The training-free form of the paper's audio-aware cross-attention: the reference
 reference maps audio context to the reference's principal lip motions (queries from the new
 audio, keys and values from the reference); the result is rescaled to the speaker's own range
 of motion, rests in the speaker's closed-mouth shape during silence, and is smoothed without lag.
-When the reference has no usable speech (a still photo, a silent clip), a generic prior drives
-the lips from the loudness of the 1-3 kHz band, which follows mouth opening in most speech.
+Seconds of reference speech are too few to learn from alone, so the mouth opening is then
+averaged with two speaker-independent priors read from the new audio: the opening typical of each
+recognised phone (lipdub.audio.phones) and the loudness of the 1-3 kHz band, which follows mouth
+opening in most speech. On ../shared/bench's clips the predicted opening follows the real one at
+r = 0.36 with the priors against 0.29 without. When the reference has no usable speech (a still
+photo, a silent clip), the priors alone drive the lips.
 """
 from __future__ import annotations
 
 import numpy as np
 from ..smooth import gaussian_smooth
 
-from ..face.landmarks import LIPS, OUTER_LIPS, mouth_opening
+from ..face.landmarks import LIPS, LOWER_LIP, OUTER_LIPS, mouth_opening
 from ..types import AudioFeatures, LipMotion, StylePack
 
 CONTEXT = tuple(range(-6, 7, 2))  # frame offsets stacked as audio context
@@ -22,6 +26,10 @@ RIDGE = 300.0  # regularisation, per 100 reference frames
 # Band envelopes carry most of what predicts the lips; MFCCs only refine (tuned on ../shared/data).
 FEATURE_WEIGHTS = (3.0,) * 8 + (0.2,) * 20
 MIN_FRAMES = 40
+MIN_OPENING_SD = 0.004  # canonical units: below this the reference mouth does not move (a still photo)
+# weights of the standardised opening predictions averaged (reference read-out 1.0)
+PHONE_WEIGHT = 1.0
+ENVELOPE_WEIGHT = 0.5
 
 
 CHUNK = 8192  # frames of audio context built at a time (an hour at 25 fps is 90k frames)
@@ -57,7 +65,7 @@ def _usable(pack: StylePack) -> np.ndarray:
     if pack.feats.shape[1] == 0 or ok.sum() < MIN_FRAMES:
         return np.zeros_like(ok)
     op = mouth_opening(pack.lips[ok])
-    if np.std(op) < 0.01:  # no lip motion to learn from
+    if np.std(op) < MIN_OPENING_SD:  # no lip motion to learn from
         return np.zeros_like(ok)
     return ok
 
@@ -89,6 +97,7 @@ def predict(feats: AudioFeatures, pack: StylePack, smooth: float = 1.0) -> LipMo
         pred_sd = P[v].std(0) if v.sum() > 5 else P.std(0)
         P = P.mean(0) + (P - P.mean(0)) * np.clip(ref_sd / np.maximum(pred_sd, 1e-9), 1.0, 3.0)
         lips = (mean + P @ comps).reshape(len(P), len(LIPS), 2)
+        lips = _with_priors(lips, feats, pack.lips[:n][ok].astype(np.float64))
     g = _gate(feats.voiced)
     lips = g * lips + (1 - g) * pack.rest_lips[None]
     if smooth:
@@ -96,24 +105,50 @@ def predict(feats: AudioFeatures, pack: StylePack, smooth: float = 1.0) -> LipMo
     return LipMotion(lips=lips.astype(np.float32), engine="reference")
 
 
+def _standard(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-9)
+
+
+def _envelope(feats: AudioFeatures) -> np.ndarray:
+    """[T] loudness of the 1-3 kHz band (zeros without band features)."""
+    return feats.feats[:, 3:6].mean(1) if feats.feats.shape[1] >= 6 else np.zeros(len(feats))
+
+
+def prior_opening(feats: AudioFeatures) -> np.ndarray:
+    """[T] standardised mouth opening expected from the audio alone (phones and loudness)."""
+    parts = [ENVELOPE_WEIGHT * _standard(gaussian_smooth(_envelope(feats), 1.0))]
+    if feats.phone_opening is not None:
+        parts.append(PHONE_WEIGHT * _standard(feats.phone_opening.astype(np.float64)))
+    return sum(parts)
+
+
+def _with_priors(lips: np.ndarray, feats: AudioFeatures, ref_lips: np.ndarray) -> np.ndarray:
+    """[T,40,2] ``lips`` read from the reference, with their opening averaged with the audio
+    priors: the opening changes along the reference's own lip motion per unit of opening (so the
+    shape stays the speaker's), keeping the read-out's mean and spread of opening."""
+    op = mouth_opening(lips)
+    if len(op) < 2 or op.std() < 1e-9:
+        return lips
+    mixed = _standard(_standard(gaussian_smooth(op, 1.0)) + prior_opening(feats))
+    ref_op = mouth_opening(ref_lips)
+    target = np.maximum(op.mean() + op.std() * mixed, np.percentile(ref_op, 2))
+    dy = ref_lips - ref_lips.mean(0)
+    per_unit = np.tensordot(ref_op - ref_op.mean(), dy, 1) / max(((ref_op - ref_op.mean()) ** 2).sum(), 1e-12)
+    return lips + (target - op)[:, None, None] * per_unit[None]
+
+
 def generic(feats: AudioFeatures, pack: StylePack) -> np.ndarray:
-    """[T, 40, 2] lips from a built-in prior: the 1-3 kHz loudness opens the jaw and lips around
-    the speaker's resting shape (used when the reference has no speech to learn from)."""
+    """[T, 40, 2] lips from the built-in priors: the 1-3 kHz loudness and the phones open the jaw
+    and lips around the speaker's resting shape (used when the reference has no speech to learn from)."""
     rest = pack.rest_lips.astype(np.float64)
-    env = feats.feats[:, 3:6].mean(1) if feats.feats.shape[1] >= 6 else np.zeros(len(feats))
-    amount = np.clip(gaussian_smooth(env, 1.0) * 1.1 - 0.1, 0, 1.2)  # ~0..1 of a wide-open mouth
+    amount = np.clip(gaussian_smooth(_envelope(feats), 1.0) * 1.1 - 0.1, 0, 1.2)  # ~0..1 of a wide-open mouth
+    if feats.phone_opening is not None:
+        amount = (amount + feats.phone_opening) / 2
     width = np.ptp(rest[:, 0])
     open_dir = np.zeros_like(rest)
-    lower = np.zeros(len(LIPS), bool)
-    # points below the mouth's horizontal midline move down; corners move slightly inward
-    mid_y = rest[:, 1].mean()
-    lower[:] = rest[:, 1] > mid_y
-    lower[LIPS.index(61)] = lower[LIPS.index(291)] = False
-    inner = np.zeros(len(LIPS), bool)
-    inner[len(OUTER_LIPS):] = True
-    open_dir[lower, 1] = 0.45 * width
-    open_dir[inner & ~lower, 1] -= 0.05 * width
-    cx = rest[:, 0].mean()
+    open_dir[LOWER_LIP, 1] = 0.45 * width  # the lower lip drops
+    open_dir[len(OUTER_LIPS) + 11:, 1] = -0.05 * width  # the upper inner lip (corner excluded) lifts a little
+    cx = rest[:, 0].mean()  # and the corners move slightly inward
     open_dir[:, 0] = -(rest[:, 0] - cx) * 0.12
     out = rest[None] + amount[:, None, None] * open_dir[None]
     return out

@@ -17,7 +17,7 @@ import numpy as np
 from ..smooth import gaussian_smooth
 
 from ..face import geometry as G
-from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_MID, UPPER_BOUND, UPPER_MID, mouth_opening
+from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_LIP, LOWER_MID, UPPER_BOUND, UPPER_MID, mouth_opening
 from ..face.track import canonical_points, head_pose
 from ..style.pack import crop_space
 from ..types import FaceTrack, LipMotion, StylePack
@@ -42,8 +42,7 @@ def cap_opening(lips: np.ndarray, cap: float) -> np.ndarray:
     if not excess.any():
         return lips
     out = lips.copy()
-    lower = lips[:, :, 1] > lips[:, :, 1].mean(1, keepdims=True)  # points below each mouth's midline
-    out[:, :, 1] -= lower * excess[:, None]
+    out[:, LOWER_LIP, 1] -= excess[:, None]
     return out
 
 

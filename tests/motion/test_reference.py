@@ -85,3 +85,61 @@ def test_generic_prior_opens_with_loudness():
     af = AudioFeatures(feats=feats, energy=np.zeros(T, np.float32), voiced=np.ones(T, np.float32), fps=Fraction(25))
     op = mouth_opening(generic(af, pack))
     assert op[30:].mean() > op[:10].mean() + 0.05
+
+
+
+def _priors_case(amount, prior):
+    """Lips whose lower lip drops by ``amount`` [T]; features whose phones say ``prior`` [T]."""
+    lips = _lips_for(amount, _base()).astype(np.float64)
+    T = len(amount)
+    af = AudioFeatures(feats=np.zeros((T, 28), np.float32), energy=np.zeros(T, np.float32),
+                       voiced=np.ones(T, np.float32), fps=Fraction(25), phone_opening=prior.astype(np.float32))
+    return lips, af
+
+
+def test_priors_that_agree_with_the_readout_change_nothing():
+    from lipdub.motion.reference import _with_priors
+
+    amount = 0.1 + 0.05 * np.sin(np.arange(120) * 2 * np.pi / 60)  # slow: smoothing keeps its shape
+    lips, af = _priors_case(amount, 0.2 + 3 * amount)
+    np.testing.assert_allclose(_with_priors(lips, af, lips), lips, atol=2e-3)
+
+
+def test_priors_move_the_opening_along_the_speakers_own_motion():
+    from lipdub.motion.reference import _with_priors
+
+    rng = np.random.default_rng(4)
+    amount, other = (np.convolve(rng.uniform(0, 1, 120), np.ones(5) / 5, "same") for _ in range(2))
+    lips, af = _priors_case(0.2 * amount, other)
+    out = _with_priors(lips, af, lips)
+    op, new = mouth_opening(lips), mouth_opening(out)
+    assert np.corrcoef(new, other)[0, 1] > np.corrcoef(op, other)[0, 1] + 0.3
+    assert abs(new.mean() - op.mean()) < 0.01 and abs(new.std() / op.std() - 1) < 0.2
+    assert new.min() >= np.percentile(op, 2) - 1e-9  # never shut tighter than the speaker does
+    upper = _base()[:, 1] <= _base()[:, 1].mean()
+    np.testing.assert_allclose(out[:, upper], lips[:, upper], atol=1e-9)  # as in the reference, only the lower lip moves
+
+def test_generic_prior_follows_the_phones():
+    T = 40
+    pack = make_pack(n=10, d=0)
+    pack = pack.__class__(**{**pack.__dict__, "rest_lips": _base()})
+    ph = np.r_[np.zeros(20), np.ones(20)].astype(np.float32)
+    af = AudioFeatures(feats=np.zeros((T, 28), np.float32), energy=np.zeros(T, np.float32),
+                       voiced=np.ones(T, np.float32), fps=Fraction(25), phone_opening=ph)
+    op = mouth_opening(generic(af, pack))
+    assert op[25:].mean() > op[:15].mean() + 0.05
+
+
+def test_generic_prior_opens_a_mouth_whose_inner_lips_sit_high():
+    """Inner lips well above the middle of the outer ring (a full lower lip): the lower inner lip
+    still drops (the lower lip is known by its place in the ring, not by a midline)."""
+    base = _base()
+    base[20:] = base[:20] * 0.3 + [0, -0.15]
+    T = 20
+    pack = make_pack(n=10, d=0)
+    pack = pack.__class__(**{**pack.__dict__, "rest_lips": base})
+    feats = np.zeros((T, 28), np.float32)
+    feats[10:, 3:6] = 1.0
+    af = AudioFeatures(feats=feats, energy=np.zeros(T, np.float32), voiced=np.ones(T, np.float32), fps=Fraction(25))
+    op = mouth_opening(generic(af, pack))
+    assert op[15:].mean() > op[:5].mean() + 0.1
