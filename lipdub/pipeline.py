@@ -210,6 +210,9 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
                 feats = frame_features(out_audio, info.fps, lp.n_out, phones=True)
                 wav = write_float_wav(out_audio, work / "audio.wav")
                 del out_audio
+                if feats.speech_from == "phones":
+                    warnings.append(f"{audio}: the voice detector hears almost no speech in it (music or noise "
+                                    "under the voice?): the mouth follows the recognised phones instead")
                 if not (feats.voiced >= 0.5).any():
                     warnings.append(f"{audio}: the audio has no speech: the mouth stays closed")
             track, pack = _analysis(video, info, style, face, part, clock, warnings, progress)

@@ -62,6 +62,8 @@ class AudioFeatures:
     fps: the video frame rate the rows are aligned to.
     phone_opening: [T] float32 in [0, 1], the mouth opening typical of the phone heard at frame t
       (lipdub.audio.phones), or None where it was not computed.
+    speech_from: what ``voiced`` comes from: "vad" (the voice detector) or "phones" (the phone
+      recogniser, where the detector missed speech over music or noise).
     """
 
     feats: np.ndarray
@@ -69,6 +71,7 @@ class AudioFeatures:
     voiced: np.ndarray
     fps: Fraction
     phone_opening: np.ndarray | None = None
+    speech_from: str = "vad"
 
     def __len__(self) -> int:
         return len(self.feats)

@@ -21,6 +21,7 @@ HOP_S = 0.01  # the recogniser's frame step
 CHUNK_S = 30.0  # audio decoded per utterance: memory stays bounded for hour-long tracks
 LEAD_S = 0.04  # the lips move ahead of the sound they make
 WINDOW_S = 0.04  # half-width of the window averaged around each video frame
+SILENT_RMS = 1e-3  # -60 dBFS
 
 # Typical inner-lip opening of each phone (ARPAbet), 0 = lips shut, 1 = widest (phonetics:
 # jaw height of vowels; lip closure of bilabials; near-closure of labiodentals and rounding).
@@ -31,7 +32,6 @@ OPENING = {
     "TH": 0.3, "DH": 0.3, "SH": 0.3, "ZH": 0.3, "CH": 0.3, "JH": 0.3, "R": 0.35, "Y": 0.35,
     "T": 0.35, "D": 0.35, "N": 0.35, "L": 0.4, "NG": 0.4, "K": 0.45, "G": 0.45, "HH": 0.55,
 }
-NOT_SPEECH = 0.0  # silence and noise labels (SIL, +NSN+, +SPN+, ...)
 
 
 def available() -> bool:
@@ -55,9 +55,10 @@ def _decoder():
 
 
 def hop_openings(samples: np.ndarray) -> np.ndarray:
-    """[M] phone opening (0..1) every 10 ms of 16 kHz mono ``samples`` [N] float in [-1, 1]."""
+    """[M] phone opening (0..1) every 10 ms of 16 kHz mono ``samples`` [N] float in [-1, 1];
+    NaN where the recogniser hears no speech (silence, noise: SIL, +NSN+, ...)."""
     n = len(samples) // 160
-    out = np.full(n, NOT_SPEECH, np.float32)
+    out = np.full(n, np.nan, np.float32)
     dec, step = _decoder(), int(CHUNK_S * 16000)
     for a in range(0, len(samples), step):
         pcm = (np.clip(samples[a:a + step], -1, 1) * 32767).astype("<i2").tobytes()
@@ -66,23 +67,33 @@ def hop_openings(samples: np.ndarray) -> np.ndarray:
         dec.end_utt()
         base = a // 160
         for seg in dec.seg():
-            out[base + seg.start_frame: base + seg.end_frame + 1] = OPENING.get(seg.word, NOT_SPEECH)
-    return out[:n]
+            out[base + seg.start_frame: base + seg.end_frame + 1] = OPENING.get(seg.word, np.nan)
+    # the recogniser names a phone even in digital silence (its cepstral mean has nothing to
+    # normalise by): below -60 dBFS nothing is spoken
+    rms = np.sqrt(np.mean(np.square(samples[:n * 160].reshape(n, 160), dtype=np.float64), 1))
+    out[rms < SILENT_RMS] = np.nan
+    return out
 
 
-def phone_opening(track: AudioTrack, fps: Fraction, n_frames: int) -> np.ndarray | None:
-    """[n_frames] float32 expected mouth opening (0..1) at each video frame, or None when the
-    recogniser is not installed."""
+def phone_frames(track: AudioTrack, fps: Fraction, n_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(opening, speech), each [n_frames] float32 in [0, 1]: the mouth opening the phones around
+    each video frame call for (0 where none is heard), and the share of that time the recogniser
+    hears speech. None when the recogniser is not installed."""
     if not available():
         return None
     from .vad import samples_16k
 
     hop = hop_openings(samples_16k(track))
     if len(hop) == 0:
-        return np.zeros(n_frames, np.float32)
-    cums = np.concatenate([[0.0], np.cumsum(hop, dtype=np.float64)])
+        return np.zeros(n_frames, np.float32), np.zeros(n_frames, np.float32)
+    speech = np.isfinite(hop)
     centre = np.round((np.arange(n_frames) / float(fps) + LEAD_S) / HOP_S).astype(np.int64)
     w = int(round(WINDOW_S / HOP_S))
     lo = np.clip(centre - w, 0, len(hop) - 1)
     hi = np.maximum(lo + 1, np.clip(centre + w + 1, 0, len(hop)))
-    return gaussian_smooth((cums[hi] - cums[lo]) / (hi - lo), 1.0).astype(np.float32)
+
+    def window_mean(x):
+        cums = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+        return gaussian_smooth((cums[hi] - cums[lo]) / (hi - lo), 1.0).astype(np.float32)
+
+    return window_mean(np.where(speech, hop, 0.0)), window_mean(speech)

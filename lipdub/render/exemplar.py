@@ -26,7 +26,8 @@ from .warp import coarse_map, tps_fit
 
 LIP_SIGMA = 0.03  # canonical units (inter-ocular distance = 1)
 POSE_SIGMA = 0.06
-SWITCH_COST = 6.0  # cost of jumping to a non-consecutive exemplar, in unary units
+OPEN_SIGMA = 0.005  # inner-lip opening below the target's, canonical units (above it counts half)
+SWITCH_COST = 20.0  # cost of jumping to a non-consecutive exemplar, in unary units
 CANDIDATES = 24
 FADE = 2  # frames of cross-fade after a jump to another exemplar
 CHIN_WEIGHT = np.exp(-((np.arange(len(JAW)) - JAW.index(CHIN)) / 5.0) ** 2)  # how much each jaw point drops
@@ -76,7 +77,11 @@ def _candidates(target, target_pose, ex_lips, ex_pose, c: int, chunk: int = 512)
         tg = target[a:a + chunk].reshape(-1, ex_flat.shape[1])
         d_lip = np.maximum((tg ** 2).sum(1)[:, None] + ex_sq[None] - 2 * tg @ ex_flat.T, 0) / n_pts / LIP_SIGMA ** 2
         d_pose = ((target_pose[a:a + chunk, None, :2] - ex_pose[None, :, :2]) ** 2).sum(-1) / POSE_SIGMA ** 2
-        unary = d_lip + np.nan_to_num(d_pose, nan=0.0)
+        # the opening decides what is seen: an exemplar shut tighter than the target would have
+        # its lips stretched over a mouth that should show its inside
+        gap = mouth_opening(target[a:a + chunk])[:, None] - mouth_opening(ex_lips)[None]
+        d_open = (np.maximum(gap, 0) ** 2 + (0.5 * np.minimum(gap, 0)) ** 2) / OPEN_SIGMA ** 2
+        unary = d_lip + d_open + np.nan_to_num(d_pose, nan=0.0)
         part = np.argpartition(unary, c - 1, axis=1)[:, :c] if c < K else np.broadcast_to(np.arange(K), unary.shape)
         cand[a:a + chunk] = part
         cost[a:a + chunk] = np.take_along_axis(unary, part, 1)
