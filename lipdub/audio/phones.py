@@ -18,7 +18,7 @@ from ..smooth import gaussian_smooth
 from ..types import AudioTrack
 
 HOP_S = 0.01  # the recogniser's frame step
-CHUNK_S = 30.0  # audio decoded per utterance: memory stays bounded for hour-long tracks
+CHUNK_S = 30.0  # audio decoded per utterance (a multiple of 10 ms): memory stays bounded for hour-long tracks
 LEAD_S = 0.04  # the lips move ahead of the sound they make
 WINDOW_S = 0.04  # half-width of the window averaged around each video frame
 SILENT_RMS = 1e-3  # -60 dBFS
@@ -68,10 +68,11 @@ def hop_openings(samples: np.ndarray) -> np.ndarray:
         base = a // 160
         for seg in dec.seg():
             out[base + seg.start_frame: base + seg.end_frame + 1] = OPENING.get(seg.word, np.nan)
-    # the recogniser names a phone even in digital silence (its cepstral mean has nothing to
-    # normalise by): below -60 dBFS nothing is spoken
-    rms = np.sqrt(np.mean(np.square(samples[:n * 160].reshape(n, 160), dtype=np.float64), 1))
-    out[rms < SILENT_RMS] = np.nan
+        # the recogniser names a phone even in digital silence (its cepstral mean has nothing to
+        # normalise by): below -60 dBFS nothing is spoken
+        m = min(step, len(samples) - a) // 160
+        rms = np.sqrt(np.mean(np.square(samples[a:a + m * 160].reshape(m, 160), dtype=np.float64), 1))
+        out[base:base + m][rms < SILENT_RMS] = np.nan
     return out
 
 
