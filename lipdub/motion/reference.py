@@ -125,13 +125,14 @@ def prior_opening(feats: AudioFeatures) -> np.ndarray:
 def _with_priors(lips: np.ndarray, feats: AudioFeatures, ref_lips: np.ndarray) -> np.ndarray:
     """[T,40,2] ``lips`` read from the reference, with their opening averaged with the audio
     priors: the opening changes along the reference's own lip motion per unit of opening (so the
-    shape stays the speaker's), keeping the read-out's mean and spread of opening."""
+    shape stays the speaker's), around the read-out's mean opening with the speaker's own spread
+    (the read-out's is smaller: ridge and averaging both shrink it)."""
     op = mouth_opening(lips)
     if len(op) < 2 or op.std() < 1e-9:
         return lips
     mixed = _standard(_standard(gaussian_smooth(op, 1.0)) + prior_opening(feats))
     ref_op = mouth_opening(ref_lips)
-    target = np.maximum(op.mean() + op.std() * mixed, np.percentile(ref_op, 2))
+    target = np.maximum(op.mean() + ref_op.std() * mixed, np.percentile(ref_op, 2))
     dy = ref_lips - ref_lips.mean(0)
     per_unit = np.tensordot(ref_op - ref_op.mean(), dy, 1) / max(((ref_op - ref_op.mean()) ** 2).sum(), 1e-12)
     return lips + (target - op)[:, None, None] * per_unit[None]
