@@ -21,6 +21,27 @@ def test_viterbi_follows_exact_matches_and_prefers_continuity():
     assert list(path) == [0, 2]
 
 
+def test_an_exemplar_shut_tighter_than_the_target_loses_to_one_open_wider():
+    """Equally far in lip shape, the wider one wins: warping it shut keeps its lips; stretching
+    a tighter one open would smear its lips over where the teeth should show."""
+    from lipdub.face.landmarks import LOWER_LIP
+
+    ang = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    ring = np.c_[0.5 * np.cos(ang), 0.2 * np.sin(ang)]
+    base = np.concatenate([ring, ring * 0.6])
+
+    def dropped(d):
+        lips = base.copy()
+        lips[LOWER_LIP, 1] += d
+        return lips
+
+    target = dropped(0.04)[None]
+    ex = np.stack([dropped(0.02), dropped(0.06)])  # the tighter one first: it would win a tie
+    path = choose_exemplars(target, np.zeros((1, 3)), ex, np.zeros((2, 3)), np.array([0, 100]))
+    assert list(path) == [1]
+    assert mouth_opening(ex[1]) > mouth_opening(target[0]) > mouth_opening(ex[0])
+
+
 @pytest.fixture(scope="module")
 def astronaut_setup():
     skimage = pytest.importorskip("skimage")
