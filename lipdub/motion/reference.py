@@ -9,7 +9,7 @@ Seconds of reference speech are too few to learn from alone, so the mouth openin
 averaged with two speaker-independent priors read from the new audio: the opening typical of each
 recognised phone (lipdub.audio.phones) and the loudness of the 1-3 kHz band, which follows mouth
 opening in most speech. On ../shared/bench's 54 dubs the predicted opening (before rendering)
-follows the real one at r = 0.33 with both priors, 0.33 with loudness alone and 0.29 with none;
+follows the real one at r = 0.333 with both priors, 0.325 with loudness alone and 0.285 with none;
 the phones put the best lag within a frame of 0 in 52 % of the dubs, against 41 % without them.
 When the reference has no usable speech (a still photo, a silent clip), the priors alone drive
 the lips.
