@@ -47,6 +47,13 @@ def cap_opening(lips: np.ndarray, cap: float) -> np.ndarray:
     return out
 
 
+def jaw_line(jaw: np.ndarray, drop: float) -> np.ndarray:
+    """The source's jaw line [len(JAW), 2] lowered, most at the chin, for a lower lip ``drop``
+    pixels below the source's own. It is never raised: a chin drawn above the source's own leaves
+    the old one showing below it (a double chin); a closing mouth moves its lower lip alone."""
+    return jaw + np.c_[np.zeros(len(jaw)), max(drop, 0.0) * 0.7 * CHIN_WEIGHT]
+
+
 def cross_fades(path: np.ndarray, ex_frame: np.ndarray, length: int = FADE) -> dict:
     """{output frame: (exemplar to blend from, weight of the new one)} for the first frames after
     each jump in ``path``: the old run's own next frames fade out, so no jump shows as flicker."""
@@ -153,8 +160,7 @@ class ExemplarRenderer:
         tgt = G.apply(to_crop, tr.points[src_t].astype(np.float64))  # source face, crop pixels
         lips = self.space.canon_to_pixels(self.lips[out_t])
         # the jaw follows the change from the source's own (steadied) lower lip to the new one
-        drop = lips[LOWER_MID, 1] - self.space.canon_to_pixels(self.own_lower[src_t][None])[0, 1]
-        jaw = tgt[JAW] + np.c_[np.zeros(len(JAW)), drop * 0.7 * CHIN_WEIGHT]
+        jaw = jaw_line(tgt[JAW], lips[LOWER_MID, 1] - self.space.canon_to_pixels(self.own_lower[src_t][None])[0, 1])
         region = composite.lower_face(tgt, jaw, G.invert(to_crop), self.space.size, frame.shape)
         if region is None:
             return frame
