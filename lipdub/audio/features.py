@@ -130,6 +130,6 @@ def frame_features(track: AudioTrack, fps: Fraction, n_frames: int, voiced: np.n
 def _music_under_speech(voiced: np.ndarray, phone_speech: np.ndarray) -> bool:
     """The voice detector hears little speech where the phone recogniser hears a lot: speech over
     music or noise, which the detector takes for non-speech (on clean speech the two agree within
-    a few per cent: ../shared/data's tracks in six languages)."""
+    a few per cent: ../shared/data's tracks in seven languages)."""
     vad, rec = float(np.mean(voiced >= 0.5)), float(np.mean(phone_speech >= 0.5))
     return vad < 0.3 and rec >= max(0.5, 2 * vad)
