@@ -132,22 +132,30 @@ def _guarded(fn, quiet: bool):
         with _sigterm_as_interrupt(), _native_stderr_silenced() as stream, _Progress(stream, quiet) as prog:
             return fn(prog)
     except LipdubError as err:
-        _say(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", "red")
+        _say(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}{_kept(err)}", "red")
         raise typer.Exit(err.exit_code)
     except KeyboardInterrupt as err:
         what = "terminated" if isinstance(err, _Terminated) else "interrupted"
-        kept = getattr(err, "resume_dir", None)
-        _say(f"{what}: no output written; finished work kept in {kept}: run the same command again to resume"
-             if kept else f"{what}: nothing was written", "red")
+        _say(f"{what}: no output written{_kept(err)}" if _kept(err) else f"{what}: nothing was written", "red")
         raise typer.Exit(143 if isinstance(err, _Terminated) else 130)
     except (typer.Exit, typer.Abort):
         raise
+    except OSError as err:  # the system's, not ours: a full disk, a folder that went away
+        where = f"{err.filename}: " if err.filename else ""
+        _say(f"error: {where}{err.strerror or err}{_kept(err)}", "red")
+        raise typer.Exit(1)
     except Exception as err:  # a bug: one line, the traceback with LIPDUB_DEBUG=1
         if DEBUG:
             raise
         first = str(err).splitlines()[0] if str(err) else ""
-        _say(f"error: internal error: {type(err).__name__}: {first} (run with LIPDUB_DEBUG=1 for details)", "red")
+        _say(f"error: internal error: {type(err).__name__}: {first} (run with LIPDUB_DEBUG=1 for details)"
+             f"{_kept(err)}", "red")
         raise typer.Exit(1)
+
+
+def _kept(err: BaseException) -> str:
+    kept = getattr(err, "resume_dir", None)
+    return f"; finished work kept in {kept}: run the same command again to resume" if kept else ""
 
 
 def _check_report(report: Optional[Path], overwrite: bool, inputs) -> None:

@@ -223,14 +223,12 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
             sampling = dict(device=device, seed=seed, steps=steps, sampler=sampler)
             summary = _synthesise(out, info, lp, wav, feats, pack, track, style, engine, engines, crf, seed,
                                   sampling, preview, part, clock, progress)
-    except KeyboardInterrupt as err:
+    except BaseException as err:
+        # an interruption, a full disk, a failed join: finished work is kept for the same command
+        # to resume from (the CLI says so); with none yet, nothing is left behind
         if part is not None and part.has_work():
-            err.resume_dir = str(part.dir)  # the CLI says: rerun the same command to resume
+            err.resume_dir = str(part.dir)
         elif part is not None:
-            part.remove()
-        raise
-    except BaseException:
-        if part is not None:
             part.remove()
         raise
     if part is not None:

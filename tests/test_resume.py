@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import lipdub.render
 import lipdub.style
-from lipdub import pipeline, resume
+from lipdub import errors as pipeline_errors, pipeline, resume
 from lipdub.cli import app
 from lipdub.media.probe import probe
 from tests.conftest import decode_all
@@ -130,3 +130,35 @@ def test_cli_says_how_to_resume(clip, monkeypatch):
     assert r.exit_code == 0, r.output
     assert '"resumed": true' in r.stdout
     assert names(out.parent) == ["in.mp4", "out.mp4", "speech.wav"]
+
+
+@pytest.mark.parametrize("failure, code, says", [
+    (lambda: pipeline_errors.MediaError("out.mp4: ffmpeg could not mux the audio", "No space left on device"), 4,
+     "could not mux the audio: No space left on device"),
+    (lambda: OSError(28, "No space left on device", "out.mp4"), 1, "out.mp4: No space left on device")])
+def test_failed_join_keeps_the_finished_work(clip, monkeypatch, failure, code, says):
+    """The disk fills while the segments are joined: the error says so in one line and where the
+    rendered segments are kept; the same command then only joins them."""
+    import importlib
+
+    muxing = importlib.import_module("lipdub.media.mux")  # the module, not the function lipdub.media exports
+    video, audio, out = clip
+    monkeypatch.setattr(resume, "RESUME_AFTER_S", 1.0)
+    join = muxing.mux
+
+    def full_disk(*a, **k):
+        raise failure()
+
+    monkeypatch.setattr(muxing, "mux", full_disk)
+    args = ["run", str(video), "--audio", str(audio), "-o", str(out), "--engine", "reference"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == code
+    line = r.stderr.strip().splitlines()[-1]
+    assert says in line and f"kept in {resume.partial_dir(out)}: run the same command again to resume" in line
+    assert names(out.parent) == [resume.partial_dir(out).name, "in.mp4", "speech.wav"]
+    monkeypatch.setattr(muxing, "mux", join)
+    count = Counting(monkeypatch)
+    r = CliRunner().invoke(app, args + ["--json"])
+    assert r.exit_code == 0, r.output
+    assert '"resumed": true' in r.stdout and count.frames == []
+    assert names(out.parent) == ["in.mp4", "out.mp4", "speech.wav"] and probe(out).n_frames == FRAMES
