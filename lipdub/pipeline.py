@@ -311,6 +311,7 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
         "frames": lp.n_out, "source_frames": info.n_frames, "fps": str(info.fps),
         "width": info.width, "height": info.height, "duration": round(lp.n_out / float(info.fps), 3),
         "speech_share": round(float(np.mean(feats.voiced >= 0.5)), 4) if len(feats) else 0.0,
+        "speech_from": feats.speech_from,
         "preview": str(preview) if preview is not None else None,
     }
 

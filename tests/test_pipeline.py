@@ -18,7 +18,7 @@ def test_face_in_part_of_the_video_and_silent_audio(synth, tmp_path):
     s = dub(video, synth.wav(seconds=1.6, silent=True), out, engine="reference")
     assert s["frames"] == 40 and s["faces_found"] == pytest.approx(25 / 40, abs=0.05)
     assert any("no face in" in w for w in s["warnings"])
-    assert any("no speech" in w for w in s["warnings"]) and s["speech_share"] == 0
+    assert any("no speech" in w for w in s["warnings"]) and s["speech_share"] == 0 and s["speech_from"] == "vad"
     src, dubbed = decode_all(video), decode_all(out)
     assert dubbed.shape == src.shape
     no_face = slice(0, 14)  # the plain frames come back as they were, at the same times
