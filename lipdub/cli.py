@@ -174,7 +174,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 @app.command()
 def run(
-    video: Path = typer.Argument(..., help="Input video of the person.", show_default=False),
+    video: Path = typer.Argument(..., help="Input video of the person (or a photo of them).", show_default=False),
     audio: Path = typer.Option(..., "--audio", "-a", help="New speech (any format ffmpeg reads).", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output video [default: VIDEO.dubbed.mp4 beside VIDEO]."),
     style: Optional[Path] = typer.Option(None, "--style", help="Style reference: a .lipstyle pack or a video [default: the input video]."),

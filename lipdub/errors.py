@@ -13,6 +13,10 @@ class InputError(LipdubError, ValueError):
     exit_code = 2
 
 
+class StillImageError(InputError):
+    """A still photo where a video was expected (``lipdub run`` takes one as its input)."""
+
+
 class NoFaceError(LipdubError, ValueError):
     """No usable face was found where one is required."""
 

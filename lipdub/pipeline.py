@@ -10,8 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InputError, NoFaceError
+from .errors import InputError, NoFaceError, StillImageError
 from .length import POLICIES, fit_audio, plan
+from .media import still
 from .resume import PartialRun
 from .resume import wanted as resumable
 from .types import AudioFeatures, AudioTrack, FaceTrack, LipMotion, StylePack, VideoInfo
@@ -176,29 +177,37 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
         if preview is not None:
             preview = check_output(preview, overwrite, (video, audio, style, out), PREVIEW_SUFFIXES, "preview")
     with clock("probe"):
-        info = probe(video)
+        try:
+            info = probe(video)
+        except StillImageError:
+            info = None  # a photo: held for as long as the speech (lipdub.media.still)
         if style is not None and style.suffix.lower() != ".lipstyle":
             probe(style)  # a bad style video fails now, not after the analysis
         engines = resolve_engines(engine)
+    fps = still.FPS if info is None else info.fps
     with clock("audio"):
         from .audio.io import load_audio
 
-        new_audio = load_audio(audio, fps=info.fps)
+        new_audio = load_audio(audio, fps=fps)
         audio_duration = new_audio.duration
-        lp = plan(info.n_frames, len(new_audio.samples), info.fps, new_audio.sample_rate, length_policy)
-        if lp.trimmed_s > 0 or lp.padded_s > 1.0 / float(info.fps):
+        n_src = max(1, round(audio_duration * fps)) if info is None else info.n_frames
+        lp = plan(n_src, len(new_audio.samples), fps, new_audio.sample_rate, length_policy)
+        if lp.trimmed_s > 0 or lp.padded_s > 1.0 / float(fps):
             warnings.append(lp.note)
     part = None
-    if resume if resume is not None else resumable(lp.n_out, info.fps):
+    if resume if resume is not None else resumable(lp.n_out, fps):
         options = dict(engines=engines, engine=engine, face=face, length_policy=length_policy, crf=crf, seed=seed,
                        steps=steps, sampler=sampler, device=device)
-        part = PartialRun(out, (video, audio, style), options, lp.n_out, info.fps)
+        part = PartialRun(out, (video, audio, style), options, lp.n_out, fps)
         resumed = part.open()
     try:
         with contextlib.ExitStack() as stack:
             from .media.atomic import scratch_dir
 
             work = part.dir if part is not None else stack.enter_context(scratch_dir(out))
+            if info is None:
+                with clock("probe"):
+                    info = probe(still.still_video(video, n_src, work))
             with clock("features"):
                 from .audio.features import frame_features
                 from .media.mux import write_float_wav

@@ -67,3 +67,30 @@ def test_speech_over_music_moves_the_mouth(tmp_path):
     s = dub(video, audio, tmp_path / "out.mp4", engine="reference")
     assert s["speech_from"] == "phones" and s["speech_share"] > 0.5
     assert any("voice detector hears almost no speech" in w for w in s["warnings"])
+
+
+def test_dub_a_photo(tmp_path):
+    """A still portrait and a German track: a video as long as the speech whose mouth moves with
+    it, the rest of the photo kept."""
+    from lipdub.face.detect import Landmarker
+    from lipdub.face.landmarks import LIPS, NOSE_TIP, mouth_opening
+    from lipdub.pipeline import dub
+
+    photo, speech = SHARED_DATA / "images" / "portrait_face3.png", tmp_path / "de.wav"
+    ffmpeg("-t", "3", "-i", str(SHARED_DATA / "audio" / "de_1.wav"), str(speech))
+    out = tmp_path / "out.mp4"
+    s = dub(photo, speech, out, engine="reference")
+    info = _probe(out)
+    v = next(x for x in info["streams"] if x["codec_type"] == "video")
+    assert v["avg_frame_rate"] == "25/1" and abs(float(info["format"]["duration"]) - 3.0) < 0.1
+    w, h = v["width"], v["height"]
+    frames = _frames(out, w, h)
+    lm = Landmarker()
+    pts = [lm(f) for f in frames[::5]]
+    assert all(len(p) == 1 for p in pts)
+    opening = mouth_opening(np.stack([p[0, LIPS] for p in pts]))
+    assert np.ptp(opening) > 5  # pixels: the mouth opens and closes
+    nose_y = int(pts[0][0, NOSE_TIP, 1])
+    still = frames[:, : nose_y - 20].astype(float)
+    assert np.abs(still - still[0]).max() < 12  # above the nose the photo stays as it was
+    assert s["frames"] == len(frames)

@@ -10,7 +10,7 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
-from ..errors import InputError, MediaError
+from ..errors import InputError, MediaError, StillImageError
 from ..types import VideoInfo
 
 # Frame rates a variable-frame-rate video is snapped to when its average rate is close to one.
@@ -154,7 +154,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"{p}: has no video stream")
     still_codec = video[0].get("codec_name") in ("png", "mjpeg", "bmp", "webp", "tiff")
     if fmt.get("format_name") in _STILL_FORMATS or (still_codec and _frac(video[0].get("nb_frames"), 1) <= 1):
-        raise InputError(f"{p}: is a still image, not a video")
+        raise StillImageError(f"{p}: is a still image, not a video")
     s = video[0]
     width, height = int(s.get("width") or 0), int(s.get("height") or 0)
     if width <= 0 or height <= 0:

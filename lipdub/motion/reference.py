@@ -149,7 +149,7 @@ def generic(feats: AudioFeatures, pack: StylePack) -> np.ndarray:
         amount = (amount + feats.phone_opening) / 2
     width = np.ptp(rest[:, 0])
     open_dir = np.zeros_like(rest)
-    open_dir[LOWER_LIP, 1] = 0.45 * width  # the lower lip drops
+    open_dir[LOWER_LIP, 1] = 0.35 * width  # the lower lip drops (a third of the width: a wide-open vowel)
     open_dir[len(OUTER_LIPS) + 11:, 1] = -0.05 * width  # the upper inner lip (corner excluded) lifts a little
     cx = rest[:, 0].mean()  # and the corners move slightly inward
     open_dir[:, 0] = -(rest[:, 0] - cx) * 0.12

@@ -9,7 +9,7 @@
    frame is left exactly as it was. The warp and the crop-to-frame transform are composed into a
    single resampling of the exemplar so the mouth stays sharp.
 4. When the exemplars never open as wide as the target (a still photo), the inner mouth is
-   synthesised: a dark oral cavity with an upper-teeth band inside the target's inner lips.
+   synthesised: upper teeth (the photo's own where it shows them) over a dark oral cavity.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ CHIN_WEIGHT = np.exp(-((np.arange(len(JAW)) - JAW.index(CHIN)) / 5.0) ** 2)  # h
 WARP_LIPS = list(range(0, 20, 2)) + list(range(20, 40))  # positions in LIPS used as warp controls
 UPPER_INNER = list(range(30, 40))  # positions in LIPS of the upper inner lip (corner to corner)
 STILL_SPREAD = 0.03  # exemplar openings vary less than this (canonical units): a still photo
+TEETH_HEIGHT = 0.12  # synthesised upper teeth, share of the mouth's inner width
 
 
 def cap_opening(lips: np.ndarray, cap: float) -> np.ndarray:
@@ -210,21 +211,32 @@ class ExemplarRenderer:
 
     @staticmethod
     def _synth_mouth(out: np.ndarray, inner: np.ndarray, keep: float) -> np.ndarray:
-        """Paint the oral cavity inside the inner-lip polygon (ROI pixels) below the part of the
-        opening (``keep``, a share of its height from the upper lip) that the photo itself shows."""
+        """Paint the inside of the mouth within the inner-lip polygon (ROI pixels): the dark oral
+        cavity below the part of the opening (``keep``, a share of its height from the upper lip)
+        that the photo itself shows, and upper teeth hanging from the upper lip unless the photo
+        shows its own there."""
         import cv2
 
         m = np.zeros(out.shape[:2], np.float32)
         cv2.fillPoly(m, [np.round(inner).astype(np.int32)], 1.0)
         if m.sum() < 4:
             return out
-        light = np.percentile(out[m > 0].mean(1), 90)
-        cavity = np.array([72.0, 30.0, 30.0]) * min(1.2, max(0.5, light / 200))
+        shade = min(1.2, max(0.5, np.percentile(out[m > 0].mean(1), 90) / 200))  # the scene's light
         upper = inner[10:]  # upper inner lip, right corner to left corner
         order = np.argsort(upper[:, 0])
-        top = np.interp(np.arange(out.shape[1]), upper[order, 0], upper[order, 1])
-        height = max(np.ptp(inner[:, 1]), 1.0)
-        rows = np.arange(out.shape[0])[:, None]
-        t = np.clip((rows - top[None] - keep * height) / max(0.15 * height, 1.0) + 0.5, 0, 1)[..., None]
-        m = cv2.GaussianBlur(m, (0, 0), max(0.6, 0.08 * height))[..., None] * t
-        return out * (1 - m) + cavity * m
+        cols = np.arange(out.shape[1])
+        below = np.arange(out.shape[0])[:, None] - np.interp(cols, upper[order, 0], upper[order, 1])[None]
+        height, width = max(np.ptp(inner[:, 1]), 1.0), max(np.ptp(inner[:, 0]), 1.0)
+        m = cv2.GaussianBlur(m, (0, 0), max(0.6, 0.08 * height))[..., None]
+        cav = m * np.clip((below - keep * height) / max(0.15 * height, 1.0) + 0.5, 0, 1)[..., None]
+        painted = out * (1 - cav) + np.array([72.0, 30.0, 30.0]) * shade * cav
+        tooth = min(TEETH_HEIGHT * width, 0.6 * height)
+        across = np.clip(1 - np.abs(cols - inner[:, 0].mean()) / (0.5 * width), 0, 1)[None]  # 1 mid, 0 corners
+        teeth = np.array([228.0, 222.0, 208.0]) * shade * (0.7 + 0.3 * across)[..., None]
+        shown = out[(m[..., 0] > 0.5) & (below < keep * height)]
+        if len(shown) > 4:  # the photo's own teeth: light and nearly colourless (lips are red)
+            sat = (shown.max(1) - shown.min(1)) / np.maximum(shown.max(1), 1.0)
+            if np.median(sat) < 0.25 and np.median(shown.mean(1)) > 0.6 * teeth.mean():
+                return painted
+        a = m * (np.clip((tooth - below) / max(0.25 * tooth, 0.5), 0, 1) * np.clip(2.5 * across, 0, 1))[..., None]
+        return painted * (1 - a) + teeth * a

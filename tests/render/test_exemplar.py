@@ -125,3 +125,37 @@ def test_frame_without_face_passes_through(astronaut_pack):
     found[2] = False
     r = make_renderer("reference", pack, replace(track, found=found), LipMotion(np.repeat(pack.rest_lips[None], 6, 0)), np.arange(6))
     assert r.render(img, 2, 2) is img
+
+
+def _mouth(h=100, w=160):
+    """Inner lips [20, 2] of an open mouth in a [h, w] image: lower lip (left to right), then the
+    upper lip (right corner to left), the order lipdub.face.landmarks.INNER_LIPS gives."""
+    xs = np.linspace(30, 130, 11)[:10]
+    lower = np.c_[xs, 50 + 30 * np.sin(np.pi * (xs - 30) / 100)]
+    ux = np.linspace(130, 30, 11)[:10]
+    upper = np.c_[ux, 50 - 5 * np.sin(np.pi * (ux - 30) / 100)]
+    return np.concatenate([lower, upper])
+
+
+def test_synthesised_mouth_has_upper_teeth_over_a_dark_cavity():
+    from lipdub.render.exemplar import ExemplarRenderer
+
+    skin = np.zeros((100, 160, 3), np.float32) + (200, 150, 140)  # a shut photo mouth: lips and skin only
+    out = ExemplarRenderer._synth_mouth(skin, _mouth(), keep=0.0)
+    col = out[:, 80]
+    top = int(np.ceil(45 + 1))  # just below the upper inner lip at the middle
+    teeth, cavity = col[top + 3], col[top + 20]
+    assert teeth.min() > 150 and np.ptp(teeth) < 40  # light and nearly colourless
+    assert cavity.mean() < 80 and cavity[0] > cavity[2]  # dark, reddish
+    assert np.array_equal(out[:10], skin[:10])  # nothing outside the mouth changes
+
+
+def test_synthesised_mouth_keeps_the_photos_own_teeth():
+    from lipdub.render.exemplar import ExemplarRenderer
+
+    img = np.zeros((100, 160, 3), np.float32) + (200, 150, 140)
+    img[44:58, 40:120] = (235, 232, 225)  # the photo shows its teeth in the top of the opening
+    img[47:49, 40:120] = (120, 120, 118)  # with a darker line a painted band would cover
+    out = ExemplarRenderer._synth_mouth(img, _mouth(), keep=0.3)
+    assert np.allclose(out[48, 60:100], img[48, 60:100], atol=8)
+    assert out[75, 80].mean() < 80  # the newly opened part below is the cavity
