@@ -16,6 +16,7 @@ from ..types import VideoInfo
 # Frame rates a variable-frame-rate video is snapped to when its average rate is close to one.
 STANDARD_RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                   Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60)]
+HEIF_SUFFIXES = (".heic", ".heif")
 _STILL_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif"}
 
 
@@ -138,6 +139,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     r = run_tool(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(p)],
                  "probe videos")
     if r.returncode != 0:
+        if p.suffix.lower() in HEIF_SUFFIXES:  # phone photos ffmpeg cannot open (lipdub.media.still can)
+            raise StillImageError(f"{p}: is a still image, not a video")
         lines = [re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", ln.strip()).replace(str(p), "").strip(": ")
                  for ln in r.stderr.strip().splitlines()[-2:]]
         tail = "; ".join(ln for ln in lines if ln)

@@ -17,6 +17,12 @@ def still_video(image, n_frames: int, folder, fps: int = FPS) -> Path:
     upright by its EXIF orientation, its long side at most MAX_SIDE, its size even."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    try:
+        from pillow_heif import register_heif_opener  # HEIC, the photos of iPhones
+
+        register_heif_opener()
+    except ImportError:
+        pass
     image, folder = Path(image), Path(folder)
     try:
         with Image.open(image) as im:

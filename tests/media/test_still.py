@@ -71,3 +71,19 @@ def test_run_dubs_a_photo(synth, tmp_path):
     assert abs(info.n_frames - 40) <= 1
     assert photo.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no work folder left behind
+
+
+def test_heic_photo(synth, tmp_path):
+    """iPhones save HEIC, which this ffmpeg cannot open: probe still calls it a photo and
+    still_video reads it through pillow-heif."""
+    pytest.importorskip("pillow_heif")
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    heic = tmp_path / "IMG_0001.HEIC"
+    Image.open(synth.face_png()).save(heic)
+    with pytest.raises(StillImageError):
+        probe(heic)
+    info = probe(still_video(heic, 3, tmp_path))
+    assert (info.width, info.height) == (160, 160) and info.n_frames == 3
