@@ -17,7 +17,7 @@ import numpy as np
 from ..smooth import gaussian_smooth
 
 from ..face import geometry as G
-from ..face.landmarks import CHIN, INNER_LIPS, JAW, LIPS, LOWER_LIP, LOWER_MID, UPPER_BOUND, UPPER_MID, mouth_opening
+from ..face.landmarks import CHIN, INNER_LIPS, JAW, OUTER_LIPS, LIPS, LOWER_LIP, LOWER_MID, UPPER_BOUND, UPPER_MID, mouth_opening
 from ..face.track import canonical_points, head_pose
 from ..style.pack import crop_space
 from ..types import FaceTrack, LipMotion, StylePack
@@ -53,6 +53,25 @@ def jaw_line(jaw: np.ndarray, drop: float) -> np.ndarray:
     pixels below the source's own. It is never raised: a chin drawn above the source's own leaves
     the old one showing below it (a double chin); a closing mouth moves its lower lip alone."""
     return jaw + np.c_[np.zeros(len(jaw)), max(drop, 0.0) * 0.7 * CHIN_WEIGHT]
+
+
+def shows_teeth(crop: np.ndarray, lips: np.ndarray) -> bool:
+    """Whether a mouth image [S, S, 3] with its lips [40, 2] (crop pixels) shows teeth: the gap
+    between its inner lips, widened by a few pixels (a smile often shows teeth between inner lips
+    that the landmarker closes), is partly lighter than the lips themselves (its upper quartile)."""
+    import cv2
+
+    inner = np.round(lips[len(OUTER_LIPS):]).astype(np.int32)
+    width = max(float(np.ptp(lips[:, 0])), 1.0)
+    gap, ring = np.zeros(crop.shape[:2], np.uint8), np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(gap, [inner], 1)
+    cv2.polylines(gap, [inner], True, 1, thickness=max(1, int(round(0.06 * width))))
+    cv2.fillPoly(ring, [np.round(lips[:len(OUTER_LIPS)]).astype(np.int32)], 1)
+    ring &= 1 - gap
+    if gap.sum() < 4 or ring.sum() < 4:
+        return False
+    grey = crop.astype(np.float32).mean(2)
+    return np.percentile(grey[gap > 0], 75) > 1.05 * np.median(grey[ring > 0])
 
 
 def cross_fades(path: np.ndarray, ex_frame: np.ndarray, length: int = FADE) -> dict:
@@ -141,6 +160,7 @@ class ExemplarRenderer:
         # mouth never moves (a still photo) gets a synthesised inner mouth instead of a cap.
         self.still = widest - narrowest < STILL_SPREAD
         self.lips = lips if self.still else cap_opening(lips, widest * 1.15)
+        self.own_teeth = self.still and shows_teeth(pack.crops[0], pack.crop_points[0][LIPS])
         tpose = head_pose(track)[np.asarray(schedule)]
         # the source's own lower lip, steadied: the jaw follows the change from it to the new lips
         own = canonical_points(track, [LIPS[LOWER_MID]])[:, 0]
@@ -206,15 +226,15 @@ class ExemplarRenderer:
         out = out.astype(np.float32)
         if still_open:
             inner = G.apply(G.invert(to_crop), lips[len(INNER_LIPS):]) - [x0, y0]
-            out = self._synth_mouth(out, inner, keep=max(ex_gap, 0.0) / gap)
+            out = self._synth_mouth(out, inner, keep=max(ex_gap, 0.0) / gap, teeth=not self.own_teeth)
         return out
 
     @staticmethod
-    def _synth_mouth(out: np.ndarray, inner: np.ndarray, keep: float) -> np.ndarray:
+    def _synth_mouth(out: np.ndarray, inner: np.ndarray, keep: float, teeth: bool = True) -> np.ndarray:
         """Paint the inside of the mouth within the inner-lip polygon (ROI pixels): the dark oral
         cavity below the part of the opening (``keep``, a share of its height from the upper lip)
-        that the photo itself shows, and upper teeth hanging from the upper lip unless the photo
-        shows its own there."""
+        that the photo itself shows, and, with ``teeth`` (a photo that shows none of its own),
+        upper teeth hanging from the upper lip."""
         import cv2
 
         m = np.zeros(out.shape[:2], np.float32)
@@ -230,13 +250,10 @@ class ExemplarRenderer:
         m = cv2.GaussianBlur(m, (0, 0), max(0.6, 0.08 * height))[..., None]
         cav = m * np.clip((below - keep * height) / max(0.15 * height, 1.0) + 0.5, 0, 1)[..., None]
         painted = out * (1 - cav) + np.array([72.0, 30.0, 30.0]) * shade * cav
+        if not teeth:
+            return painted
         tooth = min(TEETH_HEIGHT * width, 0.6 * height)
         across = np.clip(1 - np.abs(cols - inner[:, 0].mean()) / (0.5 * width), 0, 1)[None]  # 1 mid, 0 corners
-        teeth = np.array([228.0, 222.0, 208.0]) * shade * (0.7 + 0.3 * across)[..., None]
-        shown = out[(m[..., 0] > 0.5) & (below < keep * height)]
-        if len(shown) > 4:  # the photo's own teeth: light and nearly colourless (lips are red)
-            sat = (shown.max(1) - shown.min(1)) / np.maximum(shown.max(1), 1.0)
-            if np.median(sat) < 0.25 and np.median(shown.mean(1)) > 0.6 * teeth.mean():
-                return painted
+        enamel = np.array([228.0, 222.0, 208.0]) * shade * (0.7 + 0.3 * across)[..., None]
         a = m * (np.clip((tooth - below) / max(0.25 * tooth, 0.5), 0, 1) * np.clip(2.5 * across, 0, 1))[..., None]
-        return painted * (1 - a) + teeth * a
+        return painted * (1 - a) + enamel * a

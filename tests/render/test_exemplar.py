@@ -156,6 +156,25 @@ def test_synthesised_mouth_keeps_the_photos_own_teeth():
     img = np.zeros((100, 160, 3), np.float32) + (200, 150, 140)
     img[44:58, 40:120] = (235, 232, 225)  # the photo shows its teeth in the top of the opening
     img[47:49, 40:120] = (120, 120, 118)  # with a darker line a painted band would cover
-    out = ExemplarRenderer._synth_mouth(img, _mouth(), keep=0.3)
+    out = ExemplarRenderer._synth_mouth(img, _mouth(), keep=0.3, teeth=False)
     assert np.allclose(out[48, 60:100], img[48, 60:100], atol=8)
     assert out[75, 80].mean() < 80  # the newly opened part below is the cavity
+
+
+def test_shows_teeth():
+    from lipdub.render.exemplar import shows_teeth
+
+    inner = _mouth()
+    xs = np.linspace(20, 140, 11)[:10]  # outer lips around the inner ones
+    outer = np.concatenate([np.c_[xs, 50 + 38 * np.sin(np.pi * (xs - 20) / 120)],
+                            np.c_[xs[::-1], 50 - 14 * np.sin(np.pi * (xs[::-1] - 20) / 120)]])
+    lips = np.concatenate([outer, inner])
+    img = np.zeros((100, 160, 3), np.uint8) + (170, 90, 90)  # red lips all over
+    assert not shows_teeth(img, lips)  # a dark or lip-coloured inside: no teeth
+    img[46:70, 35:125] = 235  # a light inside: teeth
+    assert shows_teeth(img, lips)
+    shut = lips.copy()
+    shut[20:, 1] = 50  # inner lips together, the teeth still showing between them (a smile)
+    assert shows_teeth(img, shut)
+    img[46:70, 35:125] = (150, 60, 60)  # a dark lip line between shut lips: no teeth
+    assert not shows_teeth(img, shut)
