@@ -13,7 +13,7 @@ MAX_SIDE = 1920  # a 12-megapixel phone photo becomes a 1920-pixel video, not a 
 
 
 def still_video(image, n_frames: int, folder, fps: int = FPS) -> Path:
-    """``folder``/still.mp4: ``n_frames`` frames of ``image`` at ``fps`` (H.264, near lossless),
+    """``folder``/still.mp4: ``n_frames`` frames of ``image`` at ``fps`` (lossless H.264),
     upright by its EXIF orientation, its long side at most MAX_SIDE, its size even."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -35,9 +35,12 @@ def still_video(image, n_frames: int, folder, fps: int = FPS) -> Path:
         im = im.resize((w, h), Image.LANCZOS)
     png, out = folder / "still.png", folder / "still.mp4"
     im.save(png)
-    r = run_tool(["ffmpeg", "-nostdin", "-v", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i", str(png),
-                  "-frames:v", str(max(1, int(n_frames))), "-c:v", "libx264", "-preset", "veryfast",
-                  "-tune", "stillimage", "-crf", "4", "-pix_fmt", "yuv420p", str(out)], "turn a photo into a video")
+    n = max(1, int(n_frames))
+    # decoded once and repeated by the loop filter; lossless, so every frame decodes identically
+    # (the analysis then finds the face once: lipdub.style.pack.analyse_video)
+    r = run_tool(["ffmpeg", "-nostdin", "-v", "error", "-y", "-framerate", str(fps), "-i", str(png),
+                  "-vf", f"loop=loop={n - 1}:size=1:start=0,format=yuv420p", "-frames:v", str(n),
+                  "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", str(out)], "turn a photo into a video")
     if r.returncode != 0:
         raise MediaError(f"{image}: ffmpeg could not turn the photo into a video", r.stderr)
     return out

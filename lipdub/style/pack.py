@@ -83,9 +83,12 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     ex = _Exemplars()
     space: CropSpace | None = None
     tmpl = template
+    prev = faces = None
     try:
         for t, frame in enumerate(iter_frames(info)):
-            faces = lm(frame)
+            if not _same_frame(frame, prev):  # a held frame (a photo, a freeze) has the same faces
+                faces = lm(frame)
+            prev = frame
             dets.append(faces)
             if want_pack and len(faces):
                 f = faces[int(np.argmax(np.linalg.norm(faces[:, EYES[0]] - faces[:, EYES[1]], axis=1)))]
@@ -114,6 +117,11 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
         # the reservoir holds the largest face, but --face (or the speaking face) chose another
         ex, space = _recrop(info, track, tmpl)
     return track, _make_pack(info, track, ex, space, feats, voiced)
+
+
+def _same_frame(a: np.ndarray, b: np.ndarray | None) -> bool:
+    """Whether two frames are identical (a coarse look first: most frames differ there)."""
+    return b is not None and a.shape == b.shape and np.array_equal(a[::16, ::16], b[::16, ::16]) and np.array_equal(a, b)
 
 
 def _crop(frame: np.ndarray, f: np.ndarray, tmpl: np.ndarray, space: CropSpace) -> tuple[np.ndarray, np.ndarray]:

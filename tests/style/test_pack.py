@@ -53,3 +53,22 @@ def test_not_a_pack(tmp_path):
     p.write_bytes(b"nonsense")
     with pytest.raises(InputError, match="c.lipstyle: not a lipdub style pack"):
         load_pack(p)
+
+
+def test_a_held_frame_is_analysed_once(synth, tmp_path, monkeypatch):
+    """A photo's video (lipdub.media.still) repeats one frame: the landmarker sees it once, and
+    every frame still gets the face; a moving video is looked at frame by frame."""
+    from lipdub.face import detect
+    from lipdub.media.probe import probe
+    from lipdub.media.still import still_video
+    from lipdub.style.pack import analyse_video
+
+    calls = []
+    real = detect.Landmarker.__call__
+    monkeypatch.setattr(detect.Landmarker, "__call__", lambda self, frame: calls.append(1) or real(self, frame))
+    track, _ = analyse_video(probe(still_video(synth.face_png(), 12, tmp_path)), None, want_pack=False)
+    assert len(calls) == 1 and track.found.all() and len(track) == 12
+    calls.clear()
+    moving = probe(synth.face_video(seconds=0.5, audio=False))
+    analyse_video(moving, None, want_pack=False)
+    assert len(calls) == moving.n_frames
