@@ -99,9 +99,9 @@ def _log_ends(weights: Path) -> dict:
 def motion_heldout(data: Path, weights: Path, holdout: list) -> dict:
     from lipdub.train.evaluate import benchmark
 
-    rows = benchmark(data, [h for h in holdout if (data / f"{h}.npz").exists()], weights=weights)
-    return {e: round(float(np.mean([r["corr"] for r in rows if r["engine"] == e])), 3)
-            for e in ("reference", "neural")}
+    clips = [h for h in holdout if (data / f"{h}.npz").exists()]
+    return {e: round(float(np.mean([r["corr"] for r in benchmark(data, clips, weights=w, engine=e)])), 3)
+            for e, w in (("stage1", None), ("neural", weights))}
 
 
 def shard_pack(path: Path):
@@ -111,7 +111,8 @@ def shard_pack(path: Path):
 
     with np.load(path) as z:
         lips, voiced = z["lips"].astype(np.float32), z["voiced"].astype(np.float32)
-        return StylePack(feats=z["feats"], voiced=voiced, lips=lips, pose=np.zeros((len(lips), 3), np.float32),
+        feats = z["feats"] if "feats" in z.files else np.zeros((len(lips), 0), np.float16)
+        return StylePack(feats=feats, voiced=voiced, lips=lips, pose=np.zeros((len(lips), 3), np.float32),
                          rest_lips=rest_shape(lips, voiced), template=np.zeros((468, 2), np.float32),
                          crops=z["crops"], crop_index=z["crop_index"], crop_points=z["crop_points"],
                          fps=Fraction(int(z["fps_num"]), int(z["fps_den"])),

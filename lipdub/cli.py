@@ -334,12 +334,15 @@ def preprocess(
                                       show_default=False),
     out_dir: Path = typer.Argument(..., help="Folder for the training shards (resumable).", show_default=False),
     no_crops: bool = typer.Option(False, "--no-crops", help="Skip mouth crops (motion training only)."),
+    max_per_speaker: int = typer.Option(0, "--max-per-speaker", min=0,
+                                        help="At most this many clips of one speaker, evenly spread (0: all)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or messages."),
 ):
-    """Build training shards (face crops, landmarks, audio features) from a folder of videos."""
+    """Build training shards (landmarks, the speech, face crops) from a folder of videos."""
     from .train.cli_hooks import preprocess as run_preprocess
 
-    r = _guarded(lambda prog: run_preprocess(videos_dir, out_dir, with_crops=not no_crops, progress=prog), quiet)
+    r = _guarded(lambda prog: run_preprocess(videos_dir, out_dir, with_crops=not no_crops,
+                                             max_per_speaker=max_per_speaker, progress=prog), quiet)
     if not quiet:
         _say(f"shards in {out_dir}: {r.written} written, {r.existing} already there, {r.failed} failed")
 
@@ -347,23 +350,28 @@ def preprocess(
 @train_app.command("motion")
 def train_motion_cmd(
     data: Path = typer.Option(..., "--data", help="Shards from `lipdub preprocess`."),
-    out: Path = typer.Option(Path("weights/motion.safetensors"), "--out", help="Weights to write (resumes from OUT.ckpt)."),
-    steps: int = typer.Option(1200, "--steps", min=1),
-    batch_size: int = typer.Option(16, "--batch-size", min=1),
-    lr: float = typer.Option(3e-4, "--lr"),
-    preset: str = typer.Option("small", "--preset", help="small | base"),
+    out: Path = typer.Option(Path("weights/stage1.safetensors"), "--out", help="Weights to write (resumes from OUT.ckpt)."),
+    model: str = typer.Option("stage1", "--model", help="stage1 (the default engine's model) | transformer (neural)"),
+    steps: int = typer.Option(3000, "--steps", min=1),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    lr: float = typer.Option(1e-3, "--lr"),
+    preset: str = typer.Option("small", "--preset", help="transformer size: small | base"),
     mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 | bf16"),
     holdout: list[str] = typer.Option([], "--holdout", help="Speaker id to leave out (repeatable)."),
     seed: int = typer.Option(0, "--seed"),
     cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is present."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
-    """Train the MotionTransformer (audio-aware cross-attention over a style reference)."""
+    """Train a motion model (audio-aware cross-attention over a style reference) on speech features."""
+    import shlex
+    import sys
+
     from .train.cli_hooks import train_motion
 
-    path = _guarded(lambda prog: train_motion(data, out, steps=steps, batch_size=batch_size, lr=lr, preset=preset,
-                                              mixed_precision=mixed_precision, holdout=holdout, seed=seed, cpu=cpu,
-                                              progress=prog), quiet)
+    command = "lipdub " + shlex.join(sys.argv[1:])
+    path = _guarded(lambda prog: train_motion(data, out, steps=steps, batch_size=batch_size, lr=lr, model=model,
+                                              preset=preset, mixed_precision=mixed_precision, holdout=holdout,
+                                              seed=seed, cpu=cpu, command=command, progress=prog), quiet)
     if not quiet:
         _say(f"wrote {path}")
 
@@ -432,8 +440,24 @@ def _doctor_lines() -> tuple[list[tuple[str, str]], bool]:
         rows.append(("voice", f"unavailable: {type(err).__name__}: {err}"))
     from .audio.phones import available
 
-    rows.append(("phones", "pocketsphinx (en-us model from its package)" if available()
-                 else "not installed: the mouth follows the reference and loudness only (pip install pocketsphinx)"))
+    rows.append(("phones", "pocketsphinx (en-us model from its package): hears speech over music" if available()
+                 else "not installed: speech over music goes unheard (pip install pocketsphinx)"))
+    try:
+        from .audio.speech import _package_files
+
+        files = _package_files()
+        rows.append(("speech", f"Whisper base (CTranslate2, {len(files['model.bin']) // 1_000_000} MB, sha256 checked)"))
+        del files
+    except Exception as err:
+        rows.append(("speech", f"unavailable: {err}"))
+        ok = False
+    from .motion import stage1
+
+    if stage1.available():
+        rows.append(("stage1", f"motion weights {stage1.find()}"))
+    else:
+        rows.append(("stage1", "motion weights NOT FOUND: " + stage1.TRAIN_HINT))
+        ok = False
     try:
         from .motion import neural as mn
         from .render import neural as rn
@@ -444,10 +468,10 @@ def _doctor_lines() -> tuple[list[tuple[str, str]], bool]:
             usable = mod.available()
             state = (f"neural weights {found}" + ("" if usable else " (torch/diffusers missing)")) if found \
                 else "neural weights not found (searched: " + ", ".join(map(str, paths)) + ")"
-            rows.append((name, f"reference engine ready; {state}; --engine auto uses "
-                               f"{'neural' if usable else 'reference'}"))
+            cpu = "stage1" if name == "motion" else "reference"
+            rows.append((name, f"{cpu} engine ready; {state}; --engine auto uses {'neural' if usable else cpu}"))
     except Exception as err:
-        rows.append(("engines", f"reference ready; neural check failed: {type(err).__name__}: {err}"))
+        rows.append(("engines", f"CPU engines ready; neural check failed: {type(err).__name__}: {err}"))
     return rows, ok
 
 

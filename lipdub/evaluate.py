@@ -264,14 +264,13 @@ def evaluate(dubbed, truth=None, audio=None, source=None, progress: Progress | N
         res["open_lag"], c = _best_lag(d_open[:n], t_open[:n])
         res["open_lag_corr"] = _r(c)
     if truth is None or audio is not None:
-        from .audio.features import frame_features
+        from .audio.features import band_envelope
 
         if track_audio is None:
             warnings.append(f"{dubbed}: has no audio track and no --audio was given: no audio-mouth figures")
         else:
             n = info.n_frames
-            feats = frame_features(track_audio, info.fps, n, voiced=np.zeros(n, np.float32))
-            env = feats.feats[:, 3:6].mean(1).astype(np.float64)  # the 1-3 kHz band envelopes
+            env = band_envelope(track_audio, info.fps, n).astype(np.float64)
             mouth = _still(opening)[:n]
             res.update(audio=str(audio if audio is not None else dubbed), av_corr=_r(_corr(mouth, env)))
             res["av_lag"], c = _best_lag(mouth, env)

@@ -73,17 +73,21 @@ def fitted_motion(style) -> Path | None:
 
 def resolve_engines(engine: str) -> dict:
     """{"motion": ..., "render": ...}: the concrete engine of each stage for "auto" (neural where
-    its weights are present and usable, else reference), "reference" or "neural" (raises
-    WeightsNotFoundError naming the paths searched when weights are missing)."""
+    its weights are present and usable, else the CPU engines: the stage1 motion model and the
+    reference renderer), "reference" (the CPU engines) or "neural" (raises WeightsNotFoundError
+    naming the paths searched when weights are missing)."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    from .motion import stage1
+
+    stage1.find()  # the default motion model ships in weights/: its absence is an error, not a fallback
     if engine == "reference":
-        return {"motion": "reference", "render": "reference"}
+        return {"motion": "stage1", "render": "reference"}
     from .motion import neural as mn
     from .render import neural as rn
 
     if engine == "auto":
-        return {"motion": "neural" if mn.available() else "reference",
+        return {"motion": "neural" if mn.available() else "stage1",
                 "render": "neural" if rn.available() else "reference"}
     for mod, what in ((mn, "motion"), (rn, "renderer")):
         if not mod.available():

@@ -55,13 +55,11 @@ class AudioTrack:
 class AudioFeatures:
     """Audio features aligned to video frame times.
 
-    feats: [T, D] float32, row t describes the audio around time t / fps (centre of frame t),
-      normalised per recording (zero mean, unit variance per dimension over voiced frames).
+    feats: [T, 512] float16 speech features: Whisper-base encoder states at the centre of frame
+      t, (t + 0.5) / fps (lipdub.audio.speech); [T, 0] where there is no audio.
     energy: [T] float32, loudness in dB relative to the recording's voiced median.
     voiced: [T] float32 in [0, 1], probability that speech is present at frame t.
     fps: the video frame rate the rows are aligned to.
-    phone_opening: [T] float32 in [0, 1], the mouth opening typical of the phone heard at frame t
-      (lipdub.audio.phones), or None where it was not computed.
     speech_from: what ``voiced`` comes from: "vad" (the voice detector) or "phones" (the phone
       recogniser, where the detector missed speech over music or noise).
     """
@@ -70,7 +68,6 @@ class AudioFeatures:
     energy: np.ndarray
     voiced: np.ndarray
     fps: Fraction
-    phone_opening: np.ndarray | None = None
     speech_from: str = "vad"
 
     def __len__(self) -> int:
@@ -106,7 +103,7 @@ class LipMotion:
     """
 
     lips: np.ndarray
-    engine: str = "reference"
+    engine: str = "stage1"
 
     def __len__(self) -> int:
         return len(self.lips)
@@ -117,7 +114,8 @@ class StylePack:
     """A speaker's style reference: how this person's lips move for given sounds, and what their
     mouth looks like.
 
-    feats: [N, D] float32 audio features of the reference frames (see AudioFeatures.feats).
+    feats: [N, 512] float16 speech features of the reference frames (see AudioFeatures.feats);
+      [N, 0] when the reference has no audio (a photo).
     voiced: [N] float32 voice activity of the reference frames.
     lips: [N, L, 2] float32 canonical lip shapes of the reference frames.
     pose: [N, 3] float32 head yaw, pitch, roll proxies (unitless, from the landmark geometry).

@@ -226,7 +226,7 @@ def test_real_pipeline_item(tmp_path, synth):
                header="video,audio,output,engine")
     rep = batch.run_batch(man)
     ok, bad = rep["items"]
-    assert ok["status"] == "ok" and ok["summary"]["engines"] == {"motion": "reference", "render": "reference"}
+    assert ok["status"] == "ok" and ok["summary"]["engines"] == {"motion": "stage1", "render": "reference"}
     assert ok["summary"]["frames"] > 0 and batch.is_complete(folder / "dubbed.mp4")
     assert bad["status"] == "failed" and "missing.wav" in bad["error"] and bad["exit_code"] == 2
     assert rep["exit_code"] == 6 and not (folder / "x.mp4").exists()

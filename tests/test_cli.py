@@ -140,7 +140,7 @@ def test_run_end_to_end(synth, tmp_path):
     summary = json.loads(r.stdout)
     out = tmp_path / "my clip é.dubbed.mp4"
     assert summary["output"] == str(out) and out.exists()
-    assert summary["engines"] == {"motion": "reference", "render": "reference"}
+    assert summary["engines"] == {"motion": "stage1", "render": "reference"}
     assert summary["frames"] == 38 and summary["faces_found"] > 0.9
     assert any("no speech" in w for w in summary["warnings"])  # a pure tone is not speech
     src, dub = probe(video), probe(out)
@@ -223,7 +223,7 @@ def test_sampling_options_reach_the_neural_renderer(synth, tmp_path, monkeypatch
             seen.update(kw)
             super().__init__(pack, track, motion, schedule)
 
-    monkeypatch.setattr(pipeline, "resolve_engines", lambda engine: {"motion": "reference", "render": "neural"})
+    monkeypatch.setattr(pipeline, "resolve_engines", lambda engine: {"motion": "stage1", "render": "neural"})
     monkeypatch.setattr(neural, "NeuralRenderer", Recorder)
     out = tmp_path / "o.mp4"
     r = invoke("run", synth.face_video(), "--audio", synth.wav(), "-o", out, "--engine", "neural",

@@ -34,7 +34,7 @@ def test_dub_real_clip(tmp_path):
     out = tmp_path / "out.mp4"
     summary = dub(half_a, audio_b, out, engine="reference")
     assert half_a.read_bytes() == before  # the input is never modified
-    assert summary["engines"] == {"motion": "reference", "render": "reference"}
+    assert summary["engines"] == {"motion": "stage1", "render": "reference"}
     info = _probe(out)
     v = next(s for s in info["streams"] if s["codec_type"] == "video")
     a = next(s for s in info["streams"] if s["codec_type"] == "audio")

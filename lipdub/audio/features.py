@@ -1,4 +1,4 @@
-"""Audio features aligned to video frame times."""
+"""Audio features aligned to video frame times: speech (Whisper states), loudness, voice activity."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -7,17 +7,13 @@ from functools import lru_cache
 import numpy as np
 
 from ..types import AudioFeatures, AudioTrack
-from .phones import phone_frames
+from .phones import speech_frames
 
 SR = 16000
 HOP = 160  # 10 ms
 WIN = 400  # 25 ms
 N_FFT = 512
 N_MELS = 40
-N_MFCC = 20
-# Band edges (Hz) of the loudness envelopes; the 1-3 kHz envelope follows mouth opening best.
-BAND_EDGES = (60, 300, 600, 1000, 1500, 2200, 3000, 4500, 7600)
-N_FEATS = len(BAND_EDGES) - 1 + N_MFCC
 
 
 @lru_cache(maxsize=4)
@@ -54,18 +50,6 @@ def log_mel(samples: np.ndarray, block: int = 6000) -> np.ndarray:
     return out
 
 
-def _band(lo: float, hi: float) -> np.ndarray:
-    fb = mel_filterbank()
-    centres = (np.fft.rfftfreq(N_FFT, 1.0 / SR) @ fb.T) / np.maximum(fb.sum(1), 1e-9)
-    return (centres >= lo) & (centres < hi)
-
-
-def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
-    k = np.arange(n_out)[:, None]
-    n = np.arange(n_in)[None]
-    return (np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)).astype(np.float32)
-
-
 def to_frames(rows: np.ndarray, fps: Fraction, n_frames: int, hop_s: float = HOP / SR) -> np.ndarray:
     """Average hop-rate rows [M, D] over each video frame's interval -> [n_frames, D].
 
@@ -92,39 +76,39 @@ def frame_features(track: AudioTrack, fps: Fraction, n_frames: int, voiced: np.n
                    phones: bool = False) -> AudioFeatures:
     """AudioFeatures for ``n_frames`` video frames at ``fps`` (see lipdub.types.AudioFeatures).
 
-    feats = [T, 28]: 8 band loudness envelopes (square-root energy per band, scaled so that the
-    recording's 95th percentile is 1) then 20 MFCCs (per-recording mean/variance normalised over
-    voiced frames). Both normalisations make voices of other people, languages and
-    synthesisers comparable.
+    feats = [T, 512] float16 Whisper-base encoder states at each frame's centre
+    (lipdub.audio.speech): what is said, not who says it, so other voices, languages and
+    synthesisers give the same lips. energy: loudness per frame relative to the voiced median.
     voiced: precomputed voice activity [n_frames]; computed with lipdub.audio.vad when None.
-    phones: also read the phones (lipdub.audio.phones; the new audio of a dub needs them, a
-      style reference does not): their mouth opening, and their speech where the voice detector
-      hears almost none but the recogniser hears a lot (speech over music).
+    phones: also run the phone recogniser (the new audio of a dub): where the voice detector
+      hears almost no speech but the recogniser hears a lot (speech over music), its speech
+      decides where the mouth moves.
     """
+    from .speech import speech_states
+
     if voiced is None:
         from .vad import voice_activity
 
         voiced = voice_activity(track, fps, n_frames)
-    ph = phone_frames(track, fps, n_frames) if phones else None
     speech_from = "vad"
-    if ph is not None and _music_under_speech(voiced, ph[1]):
-        voiced, speech_from = ph[1], "phones"
-    lm = log_mel(track.samples)
-    mel = np.exp(lm)
-    bands = np.stack([mel[:, _band(lo, hi)].sum(1) for lo, hi in zip(BAND_EDGES[:-1], BAND_EDGES[1:])], 1)
-    mf = lm @ _dct_matrix(N_MELS, N_MFCC).T
-    per_frame = to_frames(np.concatenate([mf, np.sqrt(bands), mel.sum(1, keepdims=True)], 1), fps, n_frames)
-    mfcc, env, power = per_frame[:, :N_MFCC], per_frame[:, N_MFCC:-1], per_frame[:, -1]
-    energy = 10 * np.log10(power + 1e-8)
-    v = voiced > 0.5
-    ref = mfcc[v] if v.sum() >= 10 else mfcc
-    mfcc = (mfcc - ref.mean(0)) / (ref.std(0) + 1e-5)
-    env = env / (np.percentile(env, 95, axis=0) + 1e-9)
-    feats = np.concatenate([env, mfcc], 1)
-    e_ref = np.median(energy[v]) if v.sum() >= 10 else np.median(energy)
-    return AudioFeatures(feats=feats.astype(np.float32), energy=(energy - e_ref).astype(np.float32),
-                         voiced=np.asarray(voiced, np.float32), fps=Fraction(fps),
-                         phone_opening=None if ph is None else ph[0], speech_from=speech_from)
+    if phones:
+        heard = speech_frames(track, fps, n_frames)
+        if heard is not None and _music_under_speech(voiced, heard):
+            voiced, speech_from = heard, "phones"
+    energy = 10 * np.log10(to_frames(np.exp(log_mel(track.samples)).sum(1, keepdims=True), fps, n_frames)[:, 0] + 1e-8)
+    v = np.asarray(voiced) > 0.5
+    e_ref = np.median(energy[v]) if v.sum() >= 10 else np.median(energy) if len(energy) else 0.0
+    return AudioFeatures(feats=speech_states(track.samples, fps, n_frames), energy=(energy - e_ref).astype(np.float32),
+                         voiced=np.asarray(voiced, np.float32), fps=Fraction(fps), speech_from=speech_from)
+
+
+def band_envelope(track: AudioTrack, fps: Fraction, n_frames: int, lo: float = 1000, hi: float = 3000) -> np.ndarray:
+    """[n_frames] float32 square-root energy of the ``lo``-``hi`` Hz mel bands per video frame (the
+    1-3 kHz band follows mouth opening in most speech: an audio-side check of a dub's lips)."""
+    fb = mel_filterbank()
+    centres = (np.fft.rfftfreq(N_FFT, 1.0 / SR) @ fb.T) / np.maximum(fb.sum(1), 1e-9)
+    band = np.exp(log_mel(track.samples))[:, (centres >= lo) & (centres < hi)].sum(1, keepdims=True)
+    return np.sqrt(to_frames(band, fps, n_frames)[:, 0]).astype(np.float32)
 
 
 def _music_under_speech(voiced: np.ndarray, phone_speech: np.ndarray) -> bool:

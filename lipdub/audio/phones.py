@@ -1,11 +1,10 @@
-"""How open the mouth should be, read from the phones of the speech.
+"""Where speech is heard, according to a phone recogniser: the voice detector's second opinion.
 
 A phone recogniser (PocketSphinx's English acoustic model, which ships inside its PyPI package)
-labels every 10 ms of audio with a phone; each phone has a typical mouth opening (bilabials shut
-the lips, open vowels drop the jaw). The result is a speaker-independent prior on mouth opening
-that needs no reference and no training: the reference motion engine averages it with what it
-learns from the style reference, which alone has only seconds of speech to learn from. English
-phones label other languages coarsely but usefully: closures, vowels and silence are universal.
+labels every 10 ms of audio with a phone, silence or noise. Speech over music, as in a phone
+video, is what the voice detector (silero-vad) takes for no speech; the recogniser still hears the
+phones (lipdub.audio.features decides which of the two to trust). English phones label other
+languages coarsely but usefully: what matters here is only speech against silence and noise.
 """
 from __future__ import annotations
 
@@ -23,15 +22,9 @@ LEAD_S = 0.04  # the lips move ahead of the sound they make
 WINDOW_S = 0.04  # half-width of the window averaged around each video frame
 SILENT_RMS = 1e-3  # -60 dBFS
 
-# Typical inner-lip opening of each phone (ARPAbet), 0 = lips shut, 1 = widest (phonetics:
-# jaw height of vowels; lip closure of bilabials; near-closure of labiodentals and rounding).
-OPENING = {
-    "AA": 1.0, "AE": 0.9, "AH": 0.75, "AO": 0.9, "AW": 0.9, "AY": 0.9, "EH": 0.7, "ER": 0.45,
-    "EY": 0.65, "IH": 0.5, "IY": 0.4, "OW": 0.65, "OY": 0.7, "UH": 0.45, "UW": 0.35,
-    "P": 0.0, "B": 0.0, "M": 0.0, "F": 0.15, "V": 0.15, "W": 0.2, "S": 0.25, "Z": 0.25,
-    "TH": 0.3, "DH": 0.3, "SH": 0.3, "ZH": 0.3, "CH": 0.3, "JH": 0.3, "R": 0.35, "Y": 0.35,
-    "T": 0.35, "D": 0.35, "N": 0.35, "L": 0.4, "NG": 0.4, "K": 0.45, "G": 0.45, "HH": 0.55,
-}
+# The recogniser's labels that are speech (ARPAbet phones); silence and noise are the others.
+PHONES = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW P B M F V W S Z TH DH SH ZH CH JH R Y T D N L NG "
+                   "K G HH".split())
 
 
 def available() -> bool:
@@ -54,11 +47,11 @@ def _decoder():
                    lw=1.0, loglevel="FATAL")
 
 
-def hop_openings(samples: np.ndarray) -> np.ndarray:
-    """[M] phone opening (0..1) every 10 ms of 16 kHz mono ``samples`` [N] float in [-1, 1];
-    NaN where the recogniser hears no speech (silence, noise: SIL, +NSN+, ...)."""
+def hop_speech(samples: np.ndarray) -> np.ndarray:
+    """[M] bool every 10 ms of 16 kHz mono ``samples`` [N] float in [-1, 1]: the recogniser hears
+    a phone there (not silence or noise: SIL, +NSN+, ...)."""
     n = len(samples) // 160
-    out = np.full(n, np.nan, np.float32)
+    out = np.zeros(n, bool)
     dec, step = _decoder(), int(CHUNK_S * 16000)
     for a in range(0, len(samples), step):
         pcm = (np.clip(samples[a:a + step], -1, 1) * 32767).astype("<i2").tobytes()
@@ -67,34 +60,28 @@ def hop_openings(samples: np.ndarray) -> np.ndarray:
         dec.end_utt()
         base = a // 160
         for seg in dec.seg():
-            out[base + seg.start_frame: base + seg.end_frame + 1] = OPENING.get(seg.word, np.nan)
+            out[base + seg.start_frame: base + seg.end_frame + 1] = seg.word in PHONES
         # the recogniser names a phone even in digital silence (its cepstral mean has nothing to
         # normalise by): below -60 dBFS nothing is spoken
         m = min(step, len(samples) - a) // 160
         rms = np.sqrt(np.mean(np.square(samples[a:a + m * 160].reshape(m, 160), dtype=np.float64), 1))
-        out[base:base + m][rms < SILENT_RMS] = np.nan
+        out[base:base + m][rms < SILENT_RMS] = False
     return out
 
 
-def phone_frames(track: AudioTrack, fps: Fraction, n_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(opening, speech), each [n_frames] float32 in [0, 1]: the mouth opening the phones around
-    each video frame call for (0 where none is heard), and the share of that time the recogniser
-    hears speech. None when the recogniser is not installed."""
+def speech_frames(track: AudioTrack, fps: Fraction, n_frames: int) -> np.ndarray | None:
+    """[n_frames] float32 in [0, 1]: the share of the time around each video frame in which the
+    recogniser hears speech. None when the recogniser is not installed."""
     if not available():
         return None
     from .vad import samples_16k
 
-    hop = hop_openings(samples_16k(track))
+    hop = hop_speech(samples_16k(track)).astype(np.float64)
     if len(hop) == 0:
-        return np.zeros(n_frames, np.float32), np.zeros(n_frames, np.float32)
-    speech = np.isfinite(hop)
+        return np.zeros(n_frames, np.float32)
     centre = np.round((np.arange(n_frames) / float(fps) + LEAD_S) / HOP_S).astype(np.int64)
     w = int(round(WINDOW_S / HOP_S))
     lo = np.clip(centre - w, 0, len(hop) - 1)
     hi = np.maximum(lo + 1, np.clip(centre + w + 1, 0, len(hop)))
-
-    def window_mean(x):
-        cums = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
-        return gaussian_smooth((cums[hi] - cums[lo]) / (hi - lo), 1.0).astype(np.float32)
-
-    return window_mean(np.where(speech, hop, 0.0)), window_mean(speech)
+    cums = np.concatenate([[0.0], np.cumsum(hop)])
+    return gaussian_smooth((cums[hi] - cums[lo]) / (hi - lo), 1.0).astype(np.float32)

@@ -19,7 +19,7 @@ from ..face.landmarks import EYES, LIPS, RIGID, mouth_opening
 from ..face.track import build_track, canonical_lips, head_pose
 from ..types import AudioTrack, FaceTrack, StylePack, VideoInfo
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: speech features are Whisper states (float16)
 MAX_EXEMPLARS = 1200  # mouth crops kept in memory; longer videos keep every k-th frame
 EXEMPLAR_BYTES = 160 << 20  # at most this much memory of crops (large faces keep fewer frames)
 PACK_EXEMPLARS = 400  # mouth crops stored in a .lipstyle file (the most varied ones)
@@ -162,10 +162,10 @@ def _make_pack(info, track, ex, space, feats, voiced) -> StylePack:
             cpts.append(pts)
     lips = canonical_lips(track)
     if feats is None:
-        feats = np.zeros((T, 0), np.float32)
+        feats = np.zeros((T, 0), np.float16)
         voiced = np.zeros(T, np.float32)
     return StylePack(
-        feats=feats.astype(np.float32), voiced=voiced.astype(np.float32), lips=lips.astype(np.float32),
+        feats=feats.astype(np.float16), voiced=voiced.astype(np.float32), lips=lips.astype(np.float32),
         pose=head_pose(track), rest_lips=rest_shape(lips, voiced), template=track.template,
         crops=np.asarray(crops, np.uint8).reshape(-1, space.size, space.size, 3),
         crop_index=np.asarray(keep_t, np.int64), crop_points=np.asarray(cpts, np.float32).reshape(-1, 468, 2),

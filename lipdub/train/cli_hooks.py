@@ -22,34 +22,45 @@ MOTION_PRESETS = {
 }
 
 
-def preprocess(videos_dir: str | Path, out_dir: str | Path, with_crops: bool = True,
+def preprocess(videos_dir: str | Path, out_dir: str | Path, with_crops: bool = True, max_per_speaker: int = 0,
                progress: Progress = None):
     """`lipdub preprocess VIDEOS_DIR OUT_DIR` -> PreprocessReport(written, existing, failed)."""
     from lipdub.train.preprocess import preprocess as run
 
-    return run(videos_dir, out_dir, with_crops=with_crops, progress=progress)
+    return run(videos_dir, out_dir, with_crops=with_crops, max_per_speaker=max_per_speaker, progress=progress)
 
 
-def train_motion(data: str | Path, out: str | Path = "weights/motion.safetensors", steps: int = 1200,
-                 batch_size: int = 16, lr: float = 3e-4, preset: str = "small", mixed_precision: str = "no",
-                 checkpoint_every: int = 500, holdout: list[str] | None = None, seed: int = 0,
-                 cpu: bool = False, progress: Progress = None) -> Path:
-    """`lipdub train motion --data DIR --out FILE` -> the saved weights path. Resumes from
-    FILE.ckpt/ when present; loss log in FILE.log.jsonl; holdout: speaker ids (shard stems for
-    videos directly in the preprocessed folder) to leave out; preset: see MOTION_PRESETS."""
+MOTION_MODELS = ("stage1", "transformer")
+
+
+def train_motion(data: str | Path, out: str | Path = "weights/stage1.safetensors", steps: int = 3000,
+                 batch_size: int = 32, lr: float = 1e-3, model: str = "stage1", preset: str = "small",
+                 mixed_precision: str = "no", checkpoint_every: int = 500, holdout: list[str] | None = None,
+                 seed: int = 0, cpu: bool = False, command: str = "", progress: Progress = None) -> Path:
+    """`lipdub train motion --data DIR --out FILE` -> the saved weights path. model: "stage1" (the
+    default engine's Stage1Net) or "transformer" (the neural engine's MotionTransformer, shaped by
+    ``preset``: see MOTION_PRESETS). Resumes from FILE.ckpt/ when present; loss log in
+    FILE.log.jsonl; holdout: speaker ids (shard stems for videos directly in the preprocessed
+    folder) to leave out; command: the command line, kept in the weights' metadata."""
     from lipdub.errors import InputError
-    from lipdub.motion.transformer import MotionTransformerConfig
     from lipdub.train.motion import MotionTrainConfig, load_clips, train
 
     _check(mixed_precision, steps, batch_size)
+    if model not in MOTION_MODELS:
+        raise InputError(f"--model must be one of {', '.join(MOTION_MODELS)}, not {model!r}")
     if preset not in MOTION_PRESETS:
         raise InputError(f"--preset must be one of {', '.join(MOTION_PRESETS)}, not {preset!r}")
-    model_kw, train_kw = MOTION_PRESETS[preset]
+    model_kw, train_kw = MOTION_PRESETS[preset] if model == "transformer" else ({}, {})
     cfg = MotionTrainConfig(steps=steps, batch_size=batch_size, lr=lr, mixed_precision=mixed_precision,
                             checkpoint_every=checkpoint_every, holdout=list(holdout or []), seed=seed, **train_kw)
-    feat_dim = load_clips(data, cfg.holdout)[0].feats.shape[1]
-    return train(data, _out_folder(out), cfg, MotionTransformerConfig(feat_dim=feat_dim, **model_kw),
-                 progress=progress, cpu=cpu)
+    model_cfg = None
+    if model == "transformer":
+        from lipdub.motion.transformer import MotionTransformerConfig
+
+        feat_dim = load_clips(data, cfg.holdout, progress=progress)[0].feats.shape[1]
+        model_cfg = MotionTransformerConfig(feat_dim=feat_dim, **model_kw)
+    return train(data, _out_folder(out), cfg, model_cfg, progress=progress, cpu=cpu,
+                 extra={"command": command} if command else None)
 
 
 def train_renderer(data: str | Path, out: str | Path = "weights/renderer.safetensors", steps: int = 5000,

