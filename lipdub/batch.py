@@ -153,7 +153,9 @@ def is_complete(path) -> bool:
             return False
     except LipdubError:
         return False
-    r = run_tool(["ffmpeg", "-nostdin", "-v", "error", "-sseof", "-1", "-i", str(path), "-f", "null", "-"],
+    from .media.proc import tool_path
+
+    r = run_tool(["ffmpeg", "-nostdin", "-v", "error", "-sseof", "-1", "-i", tool_path(path), "-f", "null", "-"],
                  "check outputs")
     return r.returncode == 0 and not r.stderr.strip()
 

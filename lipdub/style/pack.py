@@ -232,7 +232,9 @@ def save_pack(pack: StylePack, path) -> Path:
 
     path = Path(path)
     pack = shrink(pack)
-    tmp = path.with_name(f".{path.name}.part")
+    from ..media.atomic import temp_name
+
+    tmp = temp_name(path)
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
             meta = dict(pack.meta, fps=[pack.fps.numerator, pack.fps.denominator], n_crops=len(pack.crops))
