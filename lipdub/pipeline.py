@@ -49,12 +49,12 @@ def check_output(path, overwrite: bool, inputs=(), suffixes=OUTPUT_SUFFIXES, wha
             raise InputError(f"{path}: {what} is the same file as the input {i}; choose another path")
     if path.suffix.lower() not in suffixes:
         raise InputError(f"{path}: {what} must end in {', '.join(suffixes)}")
-    if path.is_dir():
-        raise InputError(f"{path}: {what} is a folder")
     from .media.atomic import name_max
 
     if len(os.fsencode(path.name)) > name_max(path.parent if path.parent.is_dir() else "."):
         raise InputError(f"{path}: {what} file name is too long for its folder's file system")
+    if path.is_dir():
+        raise InputError(f"{path}: {what} is a folder")
     if path.exists() and not overwrite:
         raise InputError(f"{path}: {what} already exists (use --overwrite to replace it)")
     parent = path.parent
