@@ -46,7 +46,15 @@ class _OneLineErrors(TyperGroup):
             sys.exit(err.exit_code if err.exit_code != 1 else 2)
         if not standalone_mode:
             return rv
-        sys.exit(rv if isinstance(rv, int) else 0)
+        code = rv if isinstance(rv, int) else 0
+        if code in (130, 143) and args is None:
+            # interrupted, and every cleanup has run: leave now, without the seconds an interpreter
+            # shutdown with native libraries loaded can take (a Ctrl-C ends the process at once)
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+        sys.exit(code)
 
 
 def _given(args: list, name: str):
