@@ -258,7 +258,8 @@ def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, devic
                                 "those frames pass through unchanged")
             sampling = dict(device=device, seed=seed, steps=steps, sampler=sampler)
             summary = _synthesise(out, info, lp, wav, feats, pack, track, style, engine, engines, crf, seed,
-                                  sampling, preview, part, clock, progress, replace=overwrite)
+                                  sampling, preview, part, clock, progress, replace=overwrite,
+                                  audio_frames=int(np.ceil(audio_duration * float(info.fps) - 1e-6)))
     except BaseException as err:
         # an interruption, a full disk, a failed join: finished work is kept for the same command
         # to resume from (the CLI says so); with none yet, nothing is left behind
@@ -317,10 +318,11 @@ def _release_freed_memory() -> None:
 
 def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures, pack: StylePack,
                 track: FaceTrack, style, engine: str, engines: dict, crf: int, seed: int, sampling: dict, preview,
-                part, clock: _Clock, progress, replace: bool = True) -> dict:
+                part, clock: _Clock, progress, replace: bool = True, audio_frames: int | None = None) -> dict:
     """Motion → render → output with the audio in ``wav`` (and preview); returns that part of the summary.
     sampling: the neural renderer's device, seed, steps and sampler. replace: whether the output
-    (and preview) may replace a file that appeared there meanwhile."""
+    (and preview) may replace a file that appeared there meanwhile. audio_frames: output frames
+    the new audio really covers (the rest is padded silence)."""
     device = sampling["device"]
     with clock("motion"):
         from .motion import predict
@@ -330,6 +332,7 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
         if fitted is not None:  # `prepare-style --fit` tuned the motion model to this speaker
             engines["motion"], kw = "neural", {"device": device, "weights": fitted}
         motion = predict(feats, pack, engine=engines["motion"], seed=seed, **kw)
+        motion = settle(motion, pack, feats.voiced, audio_frames)
     with clock("render"):
         from .render import make_renderer
 
@@ -351,6 +354,49 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
         "speech_from": feats.speech_from,
         "preview": str(preview) if preview is not None else None,
     }
+
+
+REST_RAMP = np.array([1, 2, 3, 2, 1], np.float64) / 3.0  # frames of the move into and out of rest
+
+
+def settle(motion: LipMotion, pack: StylePack, voiced: np.ndarray, audio_frames: int | None = None) -> LipMotion:
+    """What the warnings promise, whatever the motion engine: frames past the real end of the new
+    audio (padded silence) and frames without voice activity rest at the speaker's resting lips,
+    moving there and back over a few frames; a frame whose lips are not finite or lie far outside
+    any shape the speaker's mouth can take (a prediction that blew up, e.g. on 0.1 s of audio) is
+    brought back within reach of the rest shape. motion.lips [T, L, 2] canonical."""
+    lips = np.array(motion.lips, np.float64, copy=True)
+    T = len(lips)
+    rest = np.asarray(pack.rest_lips, np.float64)
+    if T == 0 or rest.shape != lips.shape[1:] or not np.isfinite(rest).all():
+        return motion
+    bad = ~np.isfinite(lips).all(axis=(1, 2))
+    lips[bad] = rest
+    # reach: how far each lip point may move from rest; generous (1.5x the speaker's own largest
+    # moves, and never less than the mouth's width) so that only a blown-up prediction is touched
+    dev = np.linalg.norm(np.asarray(pack.lips, np.float64) - rest, axis=2)  # [N, L]
+    dev = dev[np.isfinite(dev).all(axis=1)]
+    from .face.landmarks import mouth_width
+
+    width = float(mouth_width(rest))
+    reach = np.maximum(1.5 * (np.percentile(dev, 99, axis=0) if len(dev) else 0.0), width)
+    d = lips - rest
+    scale = np.minimum(1.0, np.min(reach / np.maximum(np.linalg.norm(d, axis=2), 1e-9), axis=1))
+    lips = rest + d * scale[:, None, None]
+    w = np.zeros(T)
+    v = np.asarray(voiced, np.float64).reshape(-1)
+    if len(v) >= T:
+        w[v[:T] < 0.5] = 1.0
+    if audio_frames is not None:
+        w[max(0, int(audio_frames)):] = 1.0
+    if w.any():
+        k = len(REST_RAMP) // 2
+        ramp = np.convolve(np.pad(w, k, mode="edge"), REST_RAMP / REST_RAMP.sum() * 3 / 2, mode="valid")
+        w = np.clip(np.maximum(w, ramp), 0.0, 1.0)
+        lips = lips + (rest - lips) * w[:, None, None]
+    from dataclasses import replace
+
+    return replace(motion, lips=lips.astype(np.float32))
 
 
 def _render_frames(frames, a: int, b: int, renderer, lp, writer, want: set, progress: Progress | None) -> dict:
