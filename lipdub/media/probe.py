@@ -161,9 +161,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if not video:
         raise InputError(f"{p}: has no video stream")
     still_codec = video[0].get("codec_name") in ("png", "mjpeg", "bmp", "webp", "tiff")
-    if fmt.get("format_name") in _STILL_FORMATS or (still_codec and _frac(video[0].get("nb_frames"), 1) <= 1):
-        raise StillImageError(f"{p}: is a still image, not a video")
     s = video[0]
+    frames = _image_frames(p, s, fmt) if fmt.get("format_name") in _ANIMATED_FORMATS else 0
+    if frames > 1:  # an animated GIF or APNG: a video with its own frame timing
+        if not int(_float(s.get("nb_frames"), 0) or 0):
+            s = dict(s, nb_frames=str(frames))
+    elif fmt.get("format_name") in _STILL_FORMATS or (still_codec and _frac(video[0].get("nb_frames"), 1) <= 1):
+        if fmt.get("format_name") == "webp_pipe" and _animated_webp(p):
+            raise InputError(f"{p}: is an animated WebP, which ffmpeg cannot decode: convert it to a video "
+                             "(e.g. an MP4) or an animated GIF first")
+        raise StillImageError(f"{p}: is a still image, not a video")
     width, height = int(s.get("width") or 0), int(s.get("height") or 0)
     if width <= 0 or height <= 0:
         raise InputError(f"{p}: video stream has no frame size (corrupt?)")
@@ -203,6 +210,29 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                      rotation=rotation, vfr=vfr, pix_fmt=s.get("pix_fmt") or "", codec=s.get("codec_name") or "",
                      sar=_frac(s.get("sample_aspect_ratio"), Fraction(1)),
                      has_audio=any(x.get("codec_type") == "audio" for x in streams))
+
+
+_ANIMATED_FORMATS = {"gif", "apng"}
+
+
+def _image_frames(path: Path, stream: dict, fmt: dict) -> int:
+    """Frames of a GIF or APNG (ffprobe counts its packets when the stream does not say)."""
+    n = int(_float(stream.get("nb_frames"), 0) or 0)
+    if n:
+        return n
+    r = run_tool(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+                  "stream=nb_read_packets", "-of", "csv=p=0", tool_path(path)], "probe videos")
+    return int(_float(r.stdout.strip().strip(","), 0) or 0) if r.returncode == 0 else 0
+
+
+def _animated_webp(path: Path) -> bool:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return bool(getattr(im, "is_animated", False))
+    except Exception:  # not readable by Pillow either: the still-image path says so
+        return False
 
 
 def _hms(text: str) -> float | None:
