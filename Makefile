@@ -9,10 +9,13 @@ TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-cp311-*.whl))
 
 install: system $(BIN)/.installed
 
-# ffmpeg (decode/encode) and espeak-ng (the demo's speech) from the system's packages when missing
+# ffmpeg (decode/encode), espeak-ng (the demo's speech) and sox (the audio tests' media) from the
+# system's packages when missing: on a fresh machine the default test run skips only GPU and
+# root-only tests
 system:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v espeak-ng >/dev/null || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq ffmpeg espeak-ng >/dev/null; }
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v espeak-ng >/dev/null \
+	  && command -v sox >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq ffmpeg espeak-ng sox >/dev/null; }
 	@$(PY) -c "import ensurepip, venv" 2>/dev/null || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null; }
 

@@ -153,9 +153,30 @@ def is_complete(path) -> bool:
             return False
     except LipdubError:
         return False
-    r = run_tool(["ffmpeg", "-nostdin", "-v", "error", "-sseof", "-1", "-i", str(path), "-f", "null", "-"],
+    from .media.proc import tool_path
+
+    r = run_tool(["ffmpeg", "-nostdin", "-v", "error", "-sseof", "-1", "-i", tool_path(path), "-f", "null", "-"],
                  "check outputs")
     return r.returncode == 0 and not r.stderr.strip()
+
+
+def _stat(path) -> list | None:
+    """[size, mtime_ns] of a file, or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _previous(report: Path) -> dict:
+    """{output path: item} of the outputs an earlier run of this batch wrote or checked (its report)."""
+    try:
+        data = json.loads(report.read_text(encoding="utf-8"))
+        return {str(it["output"]): it for it in data.get("items", [])
+                if isinstance(it, dict) and it.get("status") in ("ok", "skipped") and it.get("output_stat")}
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return {}
 
 
 def detect_processes() -> tuple[int, int]:
@@ -201,8 +222,11 @@ def run_batch(manifest, report=None, overwrite: bool = False, progress: Progress
     ``i % num_processes == process_index``) and write the JSON report (see report_path); the
     report is rewritten atomically after each item, so an interrupted batch leaves a valid one.
 
-    Items whose output already exists and is complete (is_complete) are skipped unless
-    ``overwrite``; an incomplete one is redone. A failing item (any exception) is recorded and the
+    Without ``overwrite``, an existing output is skipped only when this batch's report records it
+    as written (or skipped) by lipdub, unchanged since (size and modification time) and complete
+    (is_complete); such a file that does not decode to its end is redone; any other existing file
+    (one lipdub did not record, or one changed since) fails its row (``already exists``), as
+    ``lipdub run`` refuses it. A failing item (any exception) is recorded and the
     batch goes on. progress(stage, done, total): ("batch", items done, items of this process), and
     the dub's own stages for the current item.
     Returns the report: {"manifest", "report", "process_index", "num_processes", "complete",
@@ -220,6 +244,7 @@ def run_batch(manifest, report=None, overwrite: bool = False, progress: Progress
     out = report_path(manifest, report, process_index, num_processes)
     check_output(out, True, [manifest], (".json",), "report")
     mine = [(i, it) for i, it in enumerate(items) if i % num_processes == process_index]
+    previous = _previous(out)
     t0 = time.perf_counter()
     rep = {"manifest": str(manifest), "report": str(out), "process_index": process_index,
            "num_processes": num_processes, "complete": False, "counts": {"ok": 0, "skipped": 0, "failed": 0},
@@ -229,15 +254,20 @@ def run_batch(manifest, report=None, overwrite: bool = False, progress: Progress
             progress("batch", done, len(mine))
         rec = {"index": i, "line": it["line"], "video": str(it["video"]), "audio": str(it["audio"]),
                "output": str(it["output"]), "status": "ok", "error": None, "exit_code": 0, "seconds": 0.0,
-               "summary": None}
+               "summary": None, "output_stat": None}
         t = time.perf_counter()
         try:
-            if not overwrite and is_complete(it["output"]):
+            path, prev = Path(it["output"]), previous.get(str(it["output"]))
+            ours = prev is not None and prev["output_stat"] == _stat(path)  # as lipdub left it
+            complete = ours and is_complete(path)
+            if not overwrite and complete:
                 rec["status"] = "skipped"
             else:
-                redo = overwrite or Path(it["output"]).exists()  # an incomplete output is replaced
+                # replaced on request, or lipdub's own recorded file that does not decode to the end
+                redo = overwrite or (ours and not complete)
                 rec["summary"] = dub(it["video"], it["audio"], it["output"], progress=progress, overwrite=redo,
                                      **it["options"])
+            rec["output_stat"] = _stat(path)
         except KeyboardInterrupt:
             rep["seconds"] = round(time.perf_counter() - t0, 3)
             _write_report(out, rep)

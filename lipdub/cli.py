@@ -14,11 +14,99 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
 from .errors import LipdubError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+class _OneLineErrors(TyperGroup):
+    """The command group, with command-line mistakes (a bad value, a missing option, an unknown
+    command) reported like every other error: one red line, exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra):
+        from typer._click import exceptions as click
+
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                              standalone_mode=False, **extra)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            _say("interrupted: nothing was written", "red")
+            sys.exit(130)
+        except click.NoArgsIsHelpError as err:
+            if not standalone_mode:
+                raise
+            typer.echo(err.ctx.get_help() if err.ctx is not None else err.format_message())
+            sys.exit(0)
+        except click.ClickException as err:
+            if not standalone_mode:
+                raise
+            _say(f"error: {_usage_message(err, sys.argv[1:] if args is None else list(args))}", "red")
+            sys.exit(err.exit_code if err.exit_code != 1 else 2)
+        if not standalone_mode:
+            return rv
+        code = rv if isinstance(rv, int) else 0
+        if code in (130, 143) and args is None:
+            # interrupted, and every cleanup has run: leave now, without the seconds an interpreter
+            # shutdown with native libraries loaded can take (a Ctrl-C ends the process at once)
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+        sys.exit(code)
+
+
+def _given(args: list, name: str):
+    """The value given to option ``name`` on the command line ``args`` (None if not found)."""
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(name + "="):
+            return a[len(name) + 1:]
+    return None
+
+
+def _usage_message(err, args: list) -> str:
+    """One line for a click usage error: ``--crf 'abc': not an integer``."""
+    import re
+
+    from typer._click import exceptions as click
+
+    ctx = getattr(err, "ctx", None)
+    where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    param = getattr(err, "param", None)
+    name = None
+    if param is not None:
+        opts = [o for o in (getattr(param, "opts", None) or []) if o.startswith("--")] or getattr(param, "opts", [])
+        is_option = getattr(param, "param_type_name", "") == "option"
+        name = opts[0] if opts and is_option else str(getattr(param, "name", "") or "").upper()
+    if isinstance(err, click.MissingParameter) and name:
+        kind = "option" if is_option else "argument"
+        return f"missing {kind} {name}{where}"
+    if isinstance(err, click.BadParameter) and name:
+        msg = str(err.message).strip().splitlines()[0].rstrip(".")
+        value = _given(args, name) if is_option else None
+        m = re.match(r"'(.*)' is not a valid (integer|float)", msg)
+        if m:
+            value, msg = m.group(1), "not an integer" if m.group(2) == "integer" else "not a number"
+        elif "valid integer" in msg:
+            msg = "not an integer"
+        elif "valid number" in msg or "valid float" in msg:
+            msg = "not a number"
+        else:
+            msg = re.sub(r"^Input should be ", "must be ", msg)
+        return f"{name} {value!r}: {msg}" if value is not None else f"{name}: {msg}"
+    if isinstance(err, click.NoSuchOption):
+        return f"no such option {err.option_name}{where}"
+    msg = err.format_message().strip().splitlines()[0].rstrip(".")
+    m = re.match(r"No such command '(.*)'", msg)
+    if m:
+        return f"unknown command '{m.group(1)}' (see lipdub --help)"
+    return msg[:1].lower() + msg[1:] + where
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Style-preserving lip sync: re-animate the mouth in a video to new speech.")
 DEBUG = bool(os.environ.get("LIPDUB_DEBUG"))
@@ -88,6 +176,9 @@ class _Progress:
         return self
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        from .interrupt import check
+
+        check()  # a Ctrl-C or SIGTERM that came meanwhile ends the run here
         if self.bars is None:
             return
         if stage not in self.tasks:
@@ -103,46 +194,30 @@ def _say(msg: str, colour: str | None = None) -> None:
     typer.secho(msg, fg=colour, err=True)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that every cleanup runs."""
-
-
-def _on_sigterm(signum, frame):
-    raise _Terminated()
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def _guarded(fn, quiet: bool):
     """Run fn(progress) with progress bars; turn errors into one red line and an exit code."""
+    from .interrupt import Terminated, handling
+
     try:
-        with _sigterm_as_interrupt(), _native_stderr_silenced() as stream, _Progress(stream, quiet) as prog:
+        with handling(), _native_stderr_silenced() as stream, _Progress(stream, quiet) as prog:
             return fn(prog)
     except LipdubError as err:
         _say(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}{_kept(err)}", "red")
         raise typer.Exit(err.exit_code)
     except KeyboardInterrupt as err:
-        what = "terminated" if isinstance(err, _Terminated) else "interrupted"
+        what = "terminated" if isinstance(err, Terminated) else "interrupted"
         _say(f"{what}: no output written{_kept(err)}" if _kept(err) else f"{what}: nothing was written", "red")
-        raise typer.Exit(143 if isinstance(err, _Terminated) else 130)
+        raise typer.Exit(143 if isinstance(err, Terminated) else 130)
     except (typer.Exit, typer.Abort):
         raise
     except OSError as err:  # the system's, not ours: a full disk, a folder that went away
-        where = f"{err.filename}: " if err.filename else ""
-        _say(f"error: {where}{err.strerror or err}{_kept(err)}", "red")
+        import errno
+
+        where = f"{_user_path(err.filename)}: " if err.filename else ""
+        why = err.strerror or str(err)
+        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            why = "no space left on device (the disk is full)"
+        _say(f"error: {where}{why}{_kept(err)}", "red")
         raise typer.Exit(1)
     except Exception as err:  # a bug: one line, the traceback with LIPDUB_DEBUG=1
         if DEBUG:
@@ -151,6 +226,18 @@ def _guarded(fn, quiet: bool):
         _say(f"error: internal error: {type(err).__name__}: {first} (run with LIPDUB_DEBUG=1 for details)"
              f"{_kept(err)}", "red")
         raise typer.Exit(1)
+
+
+def _user_path(name) -> str:
+    """The user's path for a path inside lipdub's hidden names (``.out.mp4.work-12-ab/audio.wav``
+    -> the folder it sits in)."""
+    import re
+
+    p = Path(os.fsdecode(name))
+    for q in (p, *p.parents):
+        if re.search(r"\.(partial|work)-\d+-[0-9a-f]+$|\.lipdub-(partial|lock)$", q.name):
+            return str(q.parent)
+    return str(p)
 
 
 def _kept(err: BaseException) -> str:
@@ -165,10 +252,10 @@ def _check_report(report: Optional[Path], overwrite: bool, inputs) -> None:
         check_output(report, overwrite, inputs, (".json",), "report")
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict, replace: bool = True) -> None:
     from .media.atomic import atomic_output
 
-    with atomic_output(path) as tmp:
+    with atomic_output(path, replace=replace) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
@@ -211,7 +298,7 @@ def run(
             # the same figures as `lipdub eval OUT --audio AUDIO --source VIDEO`
             summary["quality"] = evaluate(out, audio=audio, source=video, progress=prog)
             summary["report"] = str(report)
-            _write_json(report, summary)
+            _write_json(report, summary, replace=overwrite)
         return summary
 
     summary = _guarded(go, quiet)

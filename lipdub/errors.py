@@ -34,6 +34,20 @@ class MediaError(LipdubError, RuntimeError):
         self.stderr = stderr
 
 
+class DiskFullError(LipdubError, OSError):
+    """The disk (or quota) of an output folder is full; names that folder."""
+
+    exit_code = 1
+
+    def __init__(self, folder):
+        super().__init__(f"{folder}: no space left on device (the disk is full)")
+        self.folder = str(folder)
+
+
+class BusyError(InputError):
+    """Another lipdub run is writing the same output right now."""
+
+
 class WeightsNotFoundError(LipdubError, FileNotFoundError):
     """Model weights are missing; the message names every path searched and how to make them."""
 

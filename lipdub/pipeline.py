@@ -49,6 +49,10 @@ def check_output(path, overwrite: bool, inputs=(), suffixes=OUTPUT_SUFFIXES, wha
             raise InputError(f"{path}: {what} is the same file as the input {i}; choose another path")
     if path.suffix.lower() not in suffixes:
         raise InputError(f"{path}: {what} must end in {', '.join(suffixes)}")
+    from .media.atomic import name_max
+
+    if len(os.fsencode(path.name)) > name_max(path.parent if path.parent.is_dir() else "."):
+        raise InputError(f"{path}: {what} file name is too long for its folder's file system")
     if path.is_dir():
         raise InputError(f"{path}: {what} is a folder")
     if path.exists() and not overwrite:
@@ -180,6 +184,29 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
         out = check_output(default_output(video) if out is None else out, overwrite, (video, audio, style))
         if preview is not None:
             preview = check_output(preview, overwrite, (video, audio, style, out), PREVIEW_SUFFIXES, "preview")
+    with contextlib.ExitStack() as locks:
+        _claim(locks, [out] + ([preview] if preview is not None else []), overwrite)
+        return _dub(video, audio, out, style, engine, face, length_policy, crf, seed, device, steps, sampler,
+                    preview, progress, overwrite, resume, t0, clock, warnings)
+
+
+def _claim(locks: contextlib.ExitStack, outputs: list, overwrite: bool) -> None:
+    """Lock each output path for this run (BusyError when another run writes one) and clear the
+    debris of killed runs from their folders."""
+    from .media.atomic import clean_stale, output_lock
+
+    for path in outputs:
+        locks.enter_context(output_lock(path))
+        if os.path.lexists(path) and not overwrite:  # finished by another run while this one was checking
+            raise InputError(f"{path}: already exists (use --overwrite to replace it)")
+    for folder in {Path(p).parent for p in outputs}:
+        clean_stale(folder)
+
+
+def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, device, steps, sampler, preview,
+         progress, overwrite, resume, t0, clock, warnings) -> dict:
+    from .media.probe import probe
+
     with clock("probe"):
         try:
             info = probe(video)
@@ -235,7 +262,8 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
                                 "those frames pass through unchanged")
             sampling = dict(device=device, seed=seed, steps=steps, sampler=sampler)
             summary = _synthesise(out, info, lp, wav, feats, pack, track, style, engine, engines, crf, seed,
-                                  sampling, preview, part, clock, progress)
+                                  sampling, preview, part, clock, progress, replace=overwrite,
+                                  audio_frames=int(np.ceil(audio_duration * float(info.fps) - 1e-6)))
     except BaseException as err:
         # an interruption, a full disk, a failed join: finished work is kept for the same command
         # to resume from (the CLI says so); with none yet, nothing is left behind
@@ -294,9 +322,11 @@ def _release_freed_memory() -> None:
 
 def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures, pack: StylePack,
                 track: FaceTrack, style, engine: str, engines: dict, crf: int, seed: int, sampling: dict, preview,
-                part, clock: _Clock, progress) -> dict:
+                part, clock: _Clock, progress, replace: bool = True, audio_frames: int | None = None) -> dict:
     """Motion → render → output with the audio in ``wav`` (and preview); returns that part of the summary.
-    sampling: the neural renderer's device, seed, steps and sampler."""
+    sampling: the neural renderer's device, seed, steps and sampler. replace: whether the output
+    (and preview) may replace a file that appeared there meanwhile. audio_frames: output frames
+    the new audio really covers (the rest is padded silence)."""
     device = sampling["device"]
     with clock("motion"):
         from .motion import predict
@@ -306,6 +336,7 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
         if fitted is not None:  # `prepare-style --fit` tuned the motion model to this speaker
             engines["motion"], kw = "neural", {"device": device, "weights": fitted}
         motion = predict(feats, pack, engine=engines["motion"], seed=seed, **kw)
+        motion = settle(motion, pack, feats.voiced, audio_frames)
     with clock("render"):
         from .render import make_renderer
 
@@ -313,12 +344,12 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
         renderer = make_renderer(engines["render"], pack, track, motion, lp.src_index, **kw)
         moments = _preview_moments(lp.src_index, track, feats.voiced) if preview is not None else []
         if part is None:
-            shots = _render_to(out, info, lp, renderer, wav, crf, moments, progress)
+            shots = _render_to(out, info, lp, renderer, wav, crf, moments, progress, replace)
         else:
-            shots = _render_segments(out, part, info, lp, renderer, wav, crf, moments, progress)
+            shots = _render_segments(out, part, info, lp, renderer, wav, crf, moments, progress, replace)
     if preview is not None:
         with clock("preview"):
-            _write_contact_sheet(preview, shots, track, motion, lp.src_index)
+            _write_contact_sheet(preview, shots, track, motion, lp.src_index, replace=replace)
     return {
         "engines": {"motion": motion.engine, "render": getattr(renderer, "engine", engines["render"])},
         "frames": lp.n_out, "source_frames": info.n_frames, "fps": str(info.fps),
@@ -327,6 +358,49 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
         "speech_from": feats.speech_from,
         "preview": str(preview) if preview is not None else None,
     }
+
+
+REST_RAMP = np.array([1, 2, 3, 2, 1], np.float64) / 3.0  # frames of the move into and out of rest
+
+
+def settle(motion: LipMotion, pack: StylePack, voiced: np.ndarray, audio_frames: int | None = None) -> LipMotion:
+    """What the warnings promise, whatever the motion engine: frames past the real end of the new
+    audio (padded silence) and frames without voice activity rest at the speaker's resting lips,
+    moving there and back over a few frames; a frame whose lips are not finite or lie far outside
+    any shape the speaker's mouth can take (a prediction that blew up, e.g. on 0.1 s of audio) is
+    brought back within reach of the rest shape. motion.lips [T, L, 2] canonical."""
+    lips = np.array(motion.lips, np.float64, copy=True)
+    T = len(lips)
+    rest = np.asarray(pack.rest_lips, np.float64)
+    if T == 0 or rest.shape != lips.shape[1:] or not np.isfinite(rest).all():
+        return motion
+    bad = ~np.isfinite(lips).all(axis=(1, 2))
+    lips[bad] = rest
+    # reach: how far each lip point may move from rest; generous (1.5x the speaker's own largest
+    # moves, and never less than the mouth's width) so that only a blown-up prediction is touched
+    dev = np.linalg.norm(np.asarray(pack.lips, np.float64) - rest, axis=2)  # [N, L]
+    dev = dev[np.isfinite(dev).all(axis=1)]
+    from .face.landmarks import mouth_width
+
+    width = float(mouth_width(rest))
+    reach = np.maximum(1.5 * (np.percentile(dev, 99, axis=0) if len(dev) else 0.0), width)
+    d = lips - rest
+    scale = np.minimum(1.0, np.min(reach / np.maximum(np.linalg.norm(d, axis=2), 1e-9), axis=1))
+    lips = rest + d * scale[:, None, None]
+    w = np.zeros(T)
+    v = np.asarray(voiced, np.float64).reshape(-1)
+    if len(v) >= T:
+        w[v[:T] < 0.5] = 1.0
+    if audio_frames is not None:
+        w[max(0, int(audio_frames)):] = 1.0
+    if w.any():
+        k = len(REST_RAMP) // 2
+        ramp = np.convolve(np.pad(w, k, mode="edge"), REST_RAMP / REST_RAMP.sum() * 3 / 2, mode="valid")
+        w = np.clip(np.maximum(w, ramp), 0.0, 1.0)
+        lips = lips + (rest - lips) * w[:, None, None]
+    from dataclasses import replace
+
+    return replace(motion, lips=lips.astype(np.float32))
 
 
 def _render_frames(frames, a: int, b: int, renderer, lp, writer, want: set, progress: Progress | None) -> dict:
@@ -346,21 +420,22 @@ def _render_frames(frames, a: int, b: int, renderer, lp, writer, want: set, prog
 
 
 def _render_to(out: Path, info: VideoInfo, lp, renderer, wav: Path, crf: int,
-               moments: list[int], progress: Progress | None) -> dict:
+               moments: list[int], progress: Progress | None, replace: bool = True) -> dict:
     """Stream source frames in schedule order through the renderer into one H.264 + AAC encode
     (the audio in ``wav`` goes in the same pass) and move the result to ``out``. Returns
     {out_t: (source frame, dubbed frame)} for the preview moments."""
     from .media.atomic import atomic_output
     from .media.video import VideoWriter, read_frames
 
-    with atomic_output(out) as tmp_out:
-        with VideoWriter(tmp_out, info.width, info.height, info.fps, crf=crf, like=info, audio=wav) as writer, \
+    with atomic_output(out, replace=replace) as tmp_out:
+        with VideoWriter(tmp_out, info.width, info.height, info.fps, crf=crf, like=info, audio=wav,
+                         container=out.suffix) as writer, \
                 contextlib.closing(read_frames(info, lp.src_index)) as frames:
             return _render_frames(frames, 0, lp.n_out, renderer, lp, writer, set(moments), progress)
 
 
 def _render_segments(out: Path, part, info: VideoInfo, lp, renderer, wav: Path, crf: int,
-                     moments: list[int], progress: Progress | None) -> dict:
+                     moments: list[int], progress: Progress | None, replace: bool = True) -> dict:
     """As _render_to, resumably: the video is encoded in ``part``'s segments; finished ones (from
     an interrupted run) are kept and the renderer's running state is restored from the last of
     them, so every frame comes out as in an uninterrupted run. The segments are then joined with
@@ -384,12 +459,13 @@ def _render_segments(out: Path, part, info: VideoInfo, lp, renderer, wav: Path, 
             a, b = part.bounds(k)
             b = min(b, lp.n_out)
             with atomic_output(part.segment(k)) as tmp:
-                with VideoWriter(tmp, info.width, info.height, info.fps, crf=crf, like=info) as writer:
+                with VideoWriter(tmp, info.width, info.height, info.fps, crf=crf, like=info,
+                                 container=".mp4") as writer:
                     got = _render_frames(frames, a, b, renderer, lp, writer, set(moments), progress)
                 part.save_state(k, renderer.comp.state, got)
             shots.update(got)
-    with atomic_output(out) as tmp_out:
-        mux([part.segment(k) for k in range(part.n_segments)], wav, tmp_out)
+    with atomic_output(out, replace=replace) as tmp_out:
+        mux([part.segment(k) for k in range(part.n_segments)], wav, tmp_out, container=out.suffix)
     return shots
 
 
@@ -406,7 +482,7 @@ def _preview_moments(src_index: np.ndarray, track: FaceTrack, voiced: np.ndarray
 
 
 def _write_contact_sheet(path: Path, shots: dict, track: FaceTrack, motion: LipMotion, src_index: np.ndarray,
-                         cell: int = 256) -> None:
+                         cell: int = 256, replace: bool = True) -> None:
     """PNG: one column per moment; rows: source frame, dubbed frame, dubbed frame with the target
     lip shape drawn (green), all cropped around the face."""
     import cv2
@@ -442,23 +518,33 @@ def _write_contact_sheet(path: Path, shots: dict, track: FaceTrack, motion: LipM
     if not cols:
         cols = [np.zeros((3 * cell, cell, 3), np.uint8)]
     sheet = np.concatenate(cols, axis=1)
-    with atomic_output(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-            raise InputError(f"{path}: could not write the preview image")
+    ok, data = cv2.imencode(path.suffix.lower(), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"{path}: could not write the preview image")
+    with atomic_output(path, replace=replace) as tmp:
+        tmp.write_bytes(data.tobytes())
 
 
 def prepare_style(video, out=None, face=None, overwrite: bool = False, progress: Progress | None = None) -> dict:
     """Analyse ``video`` once and save its style pack (default <stem>.lipstyle beside it).
     Returns a summary dict (output, frames, exemplars, faces_found, timings)."""
-    from .audio.io import load_video_audio
-    from .media.atomic import atomic_output
-    from .media.probe import check_readable, probe
-    from .style import analyse_video, save_pack
+    from .media.probe import check_readable
 
     t0 = time.perf_counter()
     video = check_readable(video, "video")
     out = check_output(video.with_suffix(".lipstyle") if out is None else out, overwrite, (video,),
                        (".lipstyle",), "style pack")
+    with contextlib.ExitStack() as locks:
+        _claim(locks, [out], overwrite)
+        return _prepare_style(video, out, face, overwrite, progress, t0)
+
+
+def _prepare_style(video: Path, out: Path, face, overwrite: bool, progress, t0: float) -> dict:
+    from .audio.io import load_video_audio
+    from .media.atomic import atomic_output
+    from .media.probe import probe
+    from .style import analyse_video, save_pack
+
     info = probe(video)
     own = load_video_audio(info)
     if own is None:
@@ -466,7 +552,7 @@ def prepare_style(video, out=None, face=None, overwrite: bool = False, progress:
     _, pack = analyse_video(info, own, face=face, progress=progress)
     if pack is None:
         raise NoFaceError(f"{video}: no face found in any frame")
-    with atomic_output(out) as tmp:
+    with atomic_output(out, replace=overwrite) as tmp:
         save_pack(pack, tmp)
     return {"output": str(out), "input": str(video), "frames": int(len(pack.lips)),
             "exemplars": int(len(pack.crops)), "fps": str(info.fps),

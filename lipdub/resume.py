@@ -30,8 +30,9 @@ VERSION = 1  # of the folder's layout
 
 
 def partial_dir(out) -> Path:
-    out = Path(out)
-    return out.with_name(f".{out.name}.lipdub-partial")
+    from .media.atomic import hidden_name
+
+    return hidden_name(out, "lipdub-partial")
 
 
 def run_key(inputs, options: dict) -> str:
@@ -69,6 +70,9 @@ class PartialRun:
         if self.dir.is_dir():
             try:
                 if key_file.read_text() == self.key:
+                    from .media.atomic import clean_stale
+
+                    clean_stale(self.dir)  # temporary files of a killed run
                     return True
             except OSError:
                 pass
@@ -90,8 +94,8 @@ class PartialRun:
         arrays.update({f"pack_{k}": getattr(pack, k) for k in _PACK_ARRAYS})
         meta = {"meta": pack.meta, "fps": [pack.fps.numerator, pack.fps.denominator]}
         arrays["pack_json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        with atomic_output(self.dir / "analysis.npz") as tmp:
-            np.savez(tmp, **arrays)
+        with atomic_output(self.dir / "analysis.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
 
     def load_analysis(self) -> tuple[FaceTrack, StylePack] | None:
         path = self.dir / "analysis.npz"
@@ -125,8 +129,8 @@ class PartialRun:
         arrays = {"state": np.asarray(state)}
         for t, (src, dub) in shots.items():
             arrays[f"src_{t}"], arrays[f"dub_{t}"] = src, dub
-        with atomic_output(self.segment(k).with_suffix(".npz")) as tmp:
-            np.savez(tmp, **arrays)
+        with atomic_output(self.segment(k).with_suffix(".npz")) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
 
     def load_state(self, k: int) -> tuple[np.ndarray, dict]:
         """(state after segment k, preview shots taken in it)."""

@@ -109,7 +109,7 @@ def test_jsonl_all_ok_and_explicit_report(tmp_path, fake):
     assert json.loads((root / "out" / "r.json").read_text())["counts"]["ok"] == 3
 
 
-def test_resume_skips_complete_and_redoes_truncated(tmp_path, fake):
+def test_resume_skips_complete_and_refuses_changed(tmp_path, fake):
     root = _project(tmp_path)
     man = _csv(root / "jobs.csv", [f"in/{n}.mp4,in/{n}.wav,out/{n}.mp4" for n in ("a", "b", "c")])
     assert batch.run_batch(man)["counts"]["ok"] == 3
@@ -118,9 +118,10 @@ def test_resume_skips_complete_and_redoes_truncated(tmp_path, fake):
     assert not batch.is_complete(b)
     fake.clear()
     rep = batch.run_batch(man)
-    assert [i["status"] for i in rep["items"]] == ["skipped", "ok", "skipped"]
-    assert [c["video"].name for c in fake] == ["b.mp4"] and fake[0]["overwrite"] is True
-    assert batch.is_complete(b) and rep["exit_code"] == 0
+    # changed since lipdub wrote it: not lipdub's file any more, so it is refused, not replaced
+    assert [i["status"] for i in rep["items"]] == ["skipped", "failed", "skipped"]
+    assert [c["video"].name for c in fake] == ["b.mp4"] and fake[0]["overwrite"] is False
+    assert "already exists" in rep["items"][1]["error"] and not batch.is_complete(b)
     fake.clear()
     rep = batch.run_batch(man, overwrite=True)
     assert [i["status"] for i in rep["items"]] == ["ok"] * 3 and len(fake) == 3
@@ -232,3 +233,35 @@ def test_real_pipeline_item(tmp_path, synth):
     assert rep["exit_code"] == 6 and not (folder / "x.mp4").exists()
     again = batch.run_batch(man)
     assert [i["status"] for i in again["items"]] == ["skipped", "failed"]
+
+
+def test_existing_files_lipdub_did_not_write_are_refused(tmp_path, fake, clip):
+    """A text file, or a complete video someone else put there, is never taken for finished or
+    unfinished work: its row fails with a one-line reason and the file is untouched."""
+    root = _project(tmp_path, ("a", "b", "c"))
+    (root / "out" / "a.mp4").write_text("precious notes")
+    shutil.copy(clip, root / "out" / "b.mp4")
+    man = _csv(root / "jobs.csv", [f"in/{n}.mp4,in/{n}.wav,out/{n}.mp4" for n in ("a", "b", "c")])
+    rep = batch.run_batch(man)
+    assert [i["status"] for i in rep["items"]] == ["failed", "failed", "ok"] and rep["exit_code"] == 6
+    assert "already exists" in rep["items"][0]["error"] and rep["items"][0]["exit_code"] == 2
+    assert (root / "out" / "a.mp4").read_text() == "precious notes"
+    assert [c["overwrite"] for c in fake] == [False, False, False]
+    # the rerun skips what it wrote itself, and still refuses the others
+    fake.clear()
+    rep = batch.run_batch(man)
+    assert [i["status"] for i in rep["items"]] == ["failed", "failed", "skipped"]
+    # a file replaced after lipdub wrote it is not lipdub's any more
+    (root / "out" / "c.mp4").write_text("replaced by hand")
+    rep = batch.run_batch(man)
+    assert rep["items"][2]["status"] == "failed" and (root / "out" / "c.mp4").read_text() == "replaced by hand"
+    assert batch.run_batch(man, overwrite=True)["counts"]["ok"] == 3
+
+
+def test_own_output_that_does_not_decode_is_redone(tmp_path, fake, monkeypatch):
+    root = _project(tmp_path, ("a",))
+    man = _csv(root / "jobs.csv", ["in/a.mp4,in/a.wav,out/a.mp4"])
+    assert batch.run_batch(man)["counts"]["ok"] == 1
+    monkeypatch.setattr(batch, "is_complete", lambda path: False)  # recorded and unchanged, yet broken
+    fake.clear()
+    assert [i["status"] for i in batch.run_batch(man)["items"]] == ["ok"] and fake[0]["overwrite"] is True

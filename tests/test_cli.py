@@ -260,3 +260,18 @@ def test_eval_json(synth):
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["faces_found"] > 0.9 and res["psnr_upper_db"] == 100.0 and res["sharpness_ratio"] == 1.0
+
+
+@pytest.mark.parametrize("args,line", [
+    (["run", "v.mp4", "--audio", "a.wav", "--crf", "abc"], "error: --crf 'abc': not an integer"),
+    (["run", "v.mp4"], "error: missing option --audio"),
+    (["frobnicate"], "error: unknown command 'frobnicate'"),
+    (["run", "v.mp4", "--audio", "a.wav", "--bogus"], "error: no such option --bogus"),
+    (["prepare-style", "v.mp4", "--fit-steps", "0"], "error: --fit-steps '0': must be"),
+])
+def test_parser_errors_are_one_line(args, line):
+    r = invoke(*args)
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(line), r.stderr
+    assert "─" not in r.stderr and "╭" not in r.stderr and r.stdout == ""

@@ -135,7 +135,7 @@ def test_cli_says_how_to_resume(clip, monkeypatch):
 @pytest.mark.parametrize("failure, code, says", [
     (lambda: pipeline_errors.MediaError("out.mp4: ffmpeg could not mux the audio", "No space left on device"), 4,
      "could not mux the audio: No space left on device"),
-    (lambda: OSError(28, "No space left on device", "out.mp4"), 1, "out.mp4: No space left on device")])
+    (lambda: OSError(28, "No space left on device", "out.mp4"), 1, "no space left on device (the disk is full)")])
 def test_failed_join_keeps_the_finished_work(clip, monkeypatch, failure, code, says):
     """The disk fills while the segments are joined: the error says so in one line and where the
     rendered segments are kept; the same command then only joins them."""

@@ -322,3 +322,32 @@ def test_output_equal_to_input_spelled_differently(synth, tmp_path, monkeypatch)
     assert video.read_bytes() == before
     only(tmp_path, "in.mp4", "link.mp4", "sub")
     only(tmp_path / "sub")
+
+
+def test_animated_gif_is_a_video_with_its_own_timing(synth, tmp_path):
+    """An animated GIF (and APNG) is read as a video at its own frame rate, never as a still of its
+    first frame; an animated WebP, which ffmpeg cannot decode, is a clear error."""
+    from fractions import Fraction
+
+    from PIL import Image
+
+    from lipdub.errors import InputError
+    from lipdub.media.probe import probe
+    from lipdub.pipeline import dub
+    from tests.conftest import decode_all, ffmpeg
+
+    gif = tmp_path / "talk.gif"
+    ffmpeg("-i", str(synth.face_video(seconds=2.0)), "-r", "10", str(gif))
+    info = probe(gif)
+    assert info.fps == Fraction(10) and info.n_frames in (20, 21)
+    s = dub(gif, synth.wav(seconds=2.0), tmp_path / "o.mp4", engine="reference")
+    out = decode_all(tmp_path / "o.mp4")
+    assert s["fps"] == "10" and len(out) == info.n_frames
+    assert np.abs(out[0].astype(int) - out[-1]).mean() > 1.0  # it moves: not the first frame held
+    frames = [Image.fromarray(f) for f in out[:6]]
+    apng, webp = tmp_path / "a.png", tmp_path / "a.webp"
+    frames[0].save(apng, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(webp, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert probe(apng).n_frames == 6
+    with pytest.raises(InputError, match="animated WebP"):
+        probe(webp)

@@ -45,12 +45,21 @@ def _tail(stderr: bytes | str, n: int = 2) -> str:
 
 
 def _run(cmd: list[str], path: Path, timeout: float) -> subprocess.CompletedProcess:
+    from lipdub.media.proc import run
+
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=timeout)
+        return run(cmd, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise MediaError(f"{path}: {Path(cmd[0]).name} timed out after {timeout:.0f} s") from None
     except OSError as e:
         raise MediaError(f"{path}: cannot run {cmd[0]} ({e.strerror or e})") from None
+
+
+def _arg(path: Path) -> str:
+    """The path for ffmpeg's command line: absolute (a name such as ``-dash.mp3`` is not an option)."""
+    from lipdub.media.proc import tool_path
+
+    return tool_path(path)
 
 
 def _check_file(path: Path) -> None:
@@ -168,11 +177,11 @@ def _probe_audio_streams(path: Path) -> list[dict]:
     cmd = [
         _tool("ffprobe"), "-v", "error", "-select_streams", "a",
         "-show_entries", "stream=index,codec_name,sample_rate,channels",
-        "-of", "json", str(path),
+        "-of", "json", _arg(path),
     ]
     proc = _run(cmd, path, 120)
     if proc.returncode != 0:
-        why = _tail(proc.stderr, 1).replace(f"{path}: ", "") or "unrecognised format"
+        why = _tail(proc.stderr, 1).replace(f"{_arg(path)}: ", "").replace(f"{path}: ", "") or "unrecognised format"
         raise InputError(f"{path}: not a readable audio or video file ({why})")
     try:
         streams = json.loads(proc.stdout.decode("utf-8", "replace") or "{}").get("streams", [])
@@ -197,13 +206,13 @@ def _decode_ffmpeg(path: Path, stream: dict) -> tuple[np.ndarray, int]:
     # layouts ffmpeg's downmix weights the centre/front channels properly.
     out_ch = channels if 1 <= channels <= 2 else 1
     cmd = [
-        _tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-i", str(path),
+        _tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-i", _arg(path),
         "-map", f"0:{int(stream['index'])}", "-vn", "-sn", "-dn",
         "-ac", str(out_ch), "-ar", str(sr), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]
     proc = _run(cmd, path, _FFMPEG_TIMEOUT_S)
     if proc.returncode != 0:
-        why = _tail(proc.stderr).replace(f"{path}: ", "") or f"ffmpeg exit code {proc.returncode}"
+        why = _tail(proc.stderr).replace(f"{_arg(path)}: ", "").replace(f"{path}: ", "") or f"ffmpeg exit code {proc.returncode}"
         raise InputError(f"{path}: cannot decode audio ({why})")
     raw = np.frombuffer(proc.stdout, dtype="<f4")
     usable = len(raw) - len(raw) % out_ch

@@ -10,8 +10,11 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+from .. import interrupt
 from ..errors import InputError, MediaError, StillImageError
 from ..types import VideoInfo
+from .proc import run as run_child
+from .proc import tool_path
 
 # Frame rates a variable-frame-rate video is snapped to when its average rate is close to one.
 STANDARD_RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
@@ -26,7 +29,9 @@ INTERRUPTED = (255, -signal.SIGINT, -signal.SIGTERM)
 
 def check_interrupted(returncode: int | None) -> None:
     """Raise KeyboardInterrupt when a tool stopped because the user interrupted the run (the
-    terminal sends Ctrl-C to ffmpeg too), so it is reported as an interruption, not a bad file."""
+    terminal sends Ctrl-C to ffmpeg too, and lipdub's own handler kills it), so it is reported as an
+    interruption, not a bad file."""
+    interrupt.check()
     if returncode in INTERRUPTED:
         raise KeyboardInterrupt
 
@@ -34,7 +39,7 @@ def check_interrupted(returncode: int | None) -> None:
 def run_tool(args: list[str], what: str) -> subprocess.CompletedProcess:
     """Run ffmpeg/ffprobe to completion; MediaError when the tool itself is missing."""
     try:
-        r = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        r = run_child(args, text=True)
     except FileNotFoundError:
         raise MediaError(f"{args[0]} not found; install ffmpeg (e.g. apt-get install ffmpeg) to {what}") from None
     check_interrupted(r.returncode)
@@ -86,7 +91,7 @@ def _rotation(stream: dict) -> int:
 def _packet_times(path: Path, seconds: float = 10.0) -> list[float]:
     """Presentation times (s) of the first video packets, sorted."""
     r = run_tool(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
-                  "-read_intervals", f"%+{seconds:g}", "-of", "csv=p=0", str(path)], "probe videos")
+                  "-read_intervals", f"%+{seconds:g}", "-of", "csv=p=0", tool_path(path)], "probe videos")
     times = [_float(line.strip().strip(",")) for line in r.stdout.splitlines()]
     return sorted(t for t in times if t is not None)
 
@@ -136,12 +141,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     """Describe a video file. Raises InputError (missing, not a video, no video stream, corrupt)
     naming the file, or MediaError when ffprobe itself cannot run."""
     p = check_readable(path, "video")
-    r = run_tool(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(p)],
+    r = run_tool(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", tool_path(p)],
                  "probe videos")
     if r.returncode != 0:
         if p.suffix.lower() in HEIF_SUFFIXES:  # phone photos ffmpeg cannot open (lipdub.media.still can)
             raise StillImageError(f"{p}: is a still image, not a video")
-        lines = [re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", ln.strip()).replace(str(p), "").strip(": ")
+        lines = [re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", ln.strip()).replace(tool_path(p), "").replace(str(p), "").strip(": ")
                  for ln in r.stderr.strip().splitlines()[-2:]]
         tail = "; ".join(ln for ln in lines if ln)
         raise InputError(f"{p}: not a readable video (corrupt, truncated or not a media file){': ' + tail if tail else ''}")
@@ -156,9 +161,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if not video:
         raise InputError(f"{p}: has no video stream")
     still_codec = video[0].get("codec_name") in ("png", "mjpeg", "bmp", "webp", "tiff")
-    if fmt.get("format_name") in _STILL_FORMATS or (still_codec and _frac(video[0].get("nb_frames"), 1) <= 1):
-        raise StillImageError(f"{p}: is a still image, not a video")
     s = video[0]
+    frames = _image_frames(p, s, fmt) if fmt.get("format_name") in _ANIMATED_FORMATS else 0
+    if frames > 1:  # an animated GIF or APNG: a video with its own frame timing
+        if not int(_float(s.get("nb_frames"), 0) or 0):
+            s = dict(s, nb_frames=str(frames))
+    elif fmt.get("format_name") in _STILL_FORMATS or (still_codec and _frac(video[0].get("nb_frames"), 1) <= 1):
+        if fmt.get("format_name") == "webp_pipe" and _animated_webp(p):
+            raise InputError(f"{p}: is an animated WebP, which ffmpeg cannot decode: convert it to a video "
+                             "(e.g. an MP4) or an animated GIF first")
+        raise StillImageError(f"{p}: is a still image, not a video")
     width, height = int(s.get("width") or 0), int(s.get("height") or 0)
     if width <= 0 or height <= 0:
         raise InputError(f"{p}: video stream has no frame size (corrupt?)")
@@ -198,6 +210,29 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                      rotation=rotation, vfr=vfr, pix_fmt=s.get("pix_fmt") or "", codec=s.get("codec_name") or "",
                      sar=_frac(s.get("sample_aspect_ratio"), Fraction(1)),
                      has_audio=any(x.get("codec_type") == "audio" for x in streams))
+
+
+_ANIMATED_FORMATS = {"gif", "apng"}
+
+
+def _image_frames(path: Path, stream: dict, fmt: dict) -> int:
+    """Frames of a GIF or APNG (ffprobe counts its packets when the stream does not say)."""
+    n = int(_float(stream.get("nb_frames"), 0) or 0)
+    if n:
+        return n
+    r = run_tool(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+                  "stream=nb_read_packets", "-of", "csv=p=0", tool_path(path)], "probe videos")
+    return int(_float(r.stdout.strip().strip(","), 0) or 0) if r.returncode == 0 else 0
+
+
+def _animated_webp(path: Path) -> bool:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return bool(getattr(im, "is_animated", False))
+    except Exception:  # not readable by Pillow either: the still-image path says so
+        return False
 
 
 def _hms(text: str) -> float | None:

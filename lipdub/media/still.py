@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import InputError, MediaError
 from .probe import run_tool
+from .proc import tool_path
 
 FPS = 25
 MAX_SIDE = 1920  # a 12-megapixel phone photo becomes a 1920-pixel video, not a 4000-pixel one
@@ -38,9 +39,9 @@ def still_video(image, n_frames: int, folder, fps: int = FPS) -> Path:
     n = max(1, int(n_frames))
     # decoded once and repeated by the loop filter; lossless, so every frame decodes identically
     # (the analysis then finds the face once: lipdub.style.pack.analyse_video)
-    r = run_tool(["ffmpeg", "-nostdin", "-v", "error", "-y", "-framerate", str(fps), "-i", str(png),
+    r = run_tool(["ffmpeg", "-nostdin", "-v", "error", "-y", "-framerate", str(fps), "-i", tool_path(png),
                   "-vf", f"loop=loop={n - 1}:size=1:start=0,format=yuv420p", "-frames:v", str(n),
-                  "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", str(out)], "turn a photo into a video")
+                  "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", tool_path(out)], "turn a photo into a video")
     if r.returncode != 0:
         raise MediaError(f"{image}: ffmpeg could not turn the photo into a video", r.stderr)
     return out

@@ -19,9 +19,12 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from .. import interrupt
 from ..errors import InputError, MediaError
 from ..types import VideoInfo
 from .probe import check_interrupted, stream_extra
+from .proc import POLL_S, popen, tool_path
+from .proc import wait as wait_child
 
 # Memory budget for a chunk of frames decoded ahead to be played backwards (ping-pong).
 BACKWARD_CHUNK_BYTES = 192 * 1024 * 1024
@@ -29,6 +32,8 @@ BACKWARD_CHUNK_BYTES = 192 * 1024 * 1024
 SKIP_FRAMES = 48
 # Frames decoded ahead of the consumer by a background thread.
 PREFETCH = 3
+# How long cleanup waits for a background thread (it polls every POLL_S, so this is plenty).
+JOIN_S = 2.0
 
 
 def _tail(fh) -> str:
@@ -130,13 +135,13 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
     pre, chain, slot = _decode_args(info, start, seek)
     pix = _to_pipe_format(info)[1]
     level = ["-v", "info", "-nostats"] if slot is not None else ["-v", "error"]
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", *level, *pre, "-i", str(info.path),
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", *level, *pre, "-i", tool_path(info.path),
            "-map", f"0:{source_extra(info)['index']}", "-an", "-sn", "-dn", "-vf", chain,
            "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", pix, "pipe:1"]
     nbytes = w * h * 3 // 2 if pix == "yuv420p" else w * h * 3
     err = tempfile.TemporaryFile()
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        proc = popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         err.close()
         raise MediaError("ffmpeg not found; install ffmpeg (e.g. apt-get install ffmpeg)") from None
@@ -171,7 +176,12 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
     got = 0
     try:
         while True:
-            item = frames.get()
+            try:
+                item = frames.get(timeout=POLL_S)
+            except queue.Empty:
+                interrupt.check()
+                continue
+            interrupt.check()
             if isinstance(item, _End):
                 if item.error is not None:
                     raise item.error
@@ -183,7 +193,7 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
                     raise _SeekMissed()
             got += 1
             yield item
-        rc = proc.wait() if got < count else None
+        rc = wait_child(proc, 60) if got < count else None
         check_interrupted(rc)
         if got == 0:
             if slot is not None:
@@ -194,8 +204,8 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
         stop.set()
         if proc.poll() is None:
             proc.kill()
-        thread.join()
-        proc.wait()
+        thread.join(JOIN_S)
+        wait_child(proc)
         proc.stdout.close()
         err.close()
 
@@ -284,6 +294,21 @@ def read_frames(info: VideoInfo, schedule) -> Iterator[np.ndarray]:
             fwd.close()
 
 
+def muxer_args(suffix: str) -> list[str]:
+    """ffmpeg's ``-f`` for an output container chosen by the final file's suffix (temporary files
+    carry no video suffix, so that a partial one is never taken for a video)."""
+    fmt = {".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".mkv": "matroska", ".wav": "wav"}.get(suffix.lower())
+    return ["-f", fmt] if fmt else []
+
+
+def _check_disk(path: Path, tail: str) -> None:
+    """DiskFullError naming the output folder when ffmpeg ran out of space."""
+    if "No space left on device" in tail or "Disk quota exceeded" in tail:
+        from .atomic import disk_full
+
+        raise disk_full(path)
+
+
 class VideoWriter:
     """H.264 yuv420p encoder fed RGB uint8 frames [height, width, 3] through an ffmpeg pipe.
 
@@ -301,8 +326,10 @@ class VideoWriter:
     QUEUE = 4
 
     def __init__(self, path, width: int, height: int, fps, crf: int = 18, preset: str = "veryfast",
-                 like: VideoInfo | None = None, audio=None, audio_bitrate: str = "192k"):
+                 like: VideoInfo | None = None, audio=None, audio_bitrate: str = "192k", container: str | None = None):
         self.path = Path(path)
+        # the container, by the final file's suffix (``path`` may be a temporary name without one)
+        self.container = (container or self.path.suffix).lower()
         self.audio, self.audio_bitrate = (Path(audio) if audio is not None else None), audio_bitrate
         self.width, self.height = int(width), int(height)
         self.fps = Fraction(fps)
@@ -321,7 +348,7 @@ class VideoWriter:
                "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self.out_width}x{self.out_height}",
                "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0"]
         if self.audio is not None:
-            cmd += ["-i", str(self.audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", self.audio_bitrate]
+            cmd += ["-i", tool_path(self.audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", self.audio_bitrate]
         else:
             cmd += ["-an"]
         cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)]
@@ -332,23 +359,27 @@ class VideoWriter:
         if self.like is not None:
             for key, value in source_extra(self.like)["color"].items():
                 cmd += [_COLOR_TAGS[key], value]
-        if self.path.suffix.lower() in (".mp4", ".m4v", ".mov"):
+        if self.container in (".mp4", ".m4v", ".mov"):
             cmd += ["-movflags", "+faststart"]
-        cmd += [str(self.path)]
+        cmd += [*muxer_args(self.container), tool_path(self.path)]
         self._err = tempfile.TemporaryFile()
         try:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
+            self._proc = popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
         except FileNotFoundError:
             raise MediaError("ffmpeg not found; install ffmpeg (e.g. apt-get install ffmpeg)") from None
         self._queue = queue.Queue(maxsize=self.QUEUE)
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="lipdub-encoder-feed", daemon=True)
         self._thread.start()
         return self
 
     def _pump(self) -> None:
         """Background thread: write queued YUV frames to ffmpeg until the None sentinel."""
-        while True:
-            buf = self._queue.get()
+        while not self._stop.is_set():
+            try:
+                buf = self._queue.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
             if buf is None:
                 return
             if self._failed:
@@ -360,8 +391,10 @@ class VideoWriter:
 
     def _raise_failure(self) -> None:
         self._finish_thread()
-        check_interrupted(self._proc.wait())
-        raise MediaError(f"{self.path}: ffmpeg stopped while encoding", _tail(self._err))
+        check_interrupted(wait_child(self._proc))
+        tail = _tail(self._err)
+        _check_disk(self.path, tail)
+        raise MediaError(f"{self.path}: ffmpeg stopped while encoding", tail)
 
     def write(self, frame: np.ndarray) -> None:
         """Append one RGB uint8 frame [height, width, 3] (converted before this returns, so the
@@ -374,13 +407,27 @@ class VideoWriter:
             frame = np.pad(frame, ((0, self.out_height - self.height), (0, self.out_width - self.width), (0, 0)),
                            mode="edge")
         yuv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420)
-        self._queue.put(memoryview(yuv).cast("B"))
+        self._put(memoryview(yuv).cast("B"))
         self.frames += 1
 
+    def _put(self, item) -> None:
+        """Queue ``item`` for the feeder, waiting in short steps (a Ctrl-C or a dead feeder ends it)."""
+        while True:
+            interrupt.check()
+            try:
+                self._queue.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    self._failed = True
+                    self._raise_failure()
+
     def _finish_thread(self) -> None:
-        """Send the sentinel (making room if the queue is full) and wait for the feeder."""
+        """Tell the feeder to stop (and send the sentinel, making room if the queue is full) and
+        wait for it, a bounded time: it polls every POLL_S."""
         if self._thread is None:
             return
+        self._stop.set()
         while True:
             try:
                 self._queue.put_nowait(None)
@@ -390,25 +437,33 @@ class VideoWriter:
                     self._queue.get_nowait()
                 except queue.Empty:
                     pass
-        self._thread.join()
+        self._thread.join(JOIN_S)
         self._thread = None
 
     def close(self) -> None:
         """Finish the file; MediaError when ffmpeg failed."""
         if self._proc is None:
             return
-        self._queue.put(None)  # after every queued frame
-        self._thread.join()
+        self._put(None)  # after every queued frame
+        while self._thread.is_alive():
+            self._thread.join(POLL_S)
+            interrupt.check()
         self._thread = None
         try:
             self._proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass
-        rc = self._proc.wait()
+        while True:
+            try:
+                rc = self._proc.wait(timeout=POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                interrupt.check()
         tail = _tail(self._err)
         self._err.close()
         self._proc = None
         check_interrupted(rc)
+        _check_disk(self.path, tail)
         if rc != 0 or self._failed:
             raise MediaError(f"{self.path}: ffmpeg failed to encode the video", tail)
         if self.frames == 0:
@@ -426,12 +481,16 @@ class VideoWriter:
             self._proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass
-        self._proc.wait()
+        wait_child(self._proc)
         self._err.close()
         self._proc = None
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.close()
+            try:
+                self.close()
+            except BaseException:
+                self.abort()
+                raise
         else:
             self.abort()

@@ -232,7 +232,9 @@ def save_pack(pack: StylePack, path) -> Path:
 
     path = Path(path)
     pack = shrink(pack)
-    tmp = path.with_name(f".{path.name}.part")
+    from ..media.atomic import temp_name
+
+    tmp = temp_name(path)
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
             meta = dict(pack.meta, fps=[pack.fps.numerator, pack.fps.denominator], n_crops=len(pack.crops))
@@ -251,27 +253,140 @@ def save_pack(pack: StylePack, path) -> Path:
     return path
 
 
+# A pack is untrusted input: every field, shape and count is checked against the archive before
+# anything is allocated (a pack that claims 10^9 exemplars is refused, not allocated).
+MAX_PACK_CROPS = 20000
+MAX_CROP_SIZE = 1024
+MAX_PACK_BYTES = 2 << 30  # decoded arrays and crops together
+_DTYPES = {"feats": "f", "voiced": "f", "lips": "f", "pose": "f", "rest_lips": "f", "template": "f",
+           "crop_index": "iu", "crop_points": "f"}
+
+
+class _Bad(Exception):
+    pass
+
+
+def _meta_int(meta: dict, key: str, lo: int, hi: int) -> int:
+    v = meta.get(key)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _Bad(f"meta.json: {key} is {'missing' if v is None else repr(v)}, not a whole number")
+    if not lo <= v <= hi:
+        raise _Bad(f"meta.json: {key} {v} is outside {lo}..{hi}")
+    return v
+
+
+def _read_meta(z: zipfile.ZipFile) -> tuple[dict, Fraction, int, int]:
+    info = z.getinfo("meta.json")
+    if info.file_size > 1 << 20:
+        raise _Bad("meta.json is larger than 1 MB")
+    meta = json.loads(z.read(info))
+    if not isinstance(meta, dict):
+        raise _Bad("meta.json is not a JSON object")
+    if meta.get("version") != FORMAT_VERSION:
+        raise InputError(f"style pack format version {meta.get('version')} is not supported "
+                         f"(this lipdub reads version {FORMAT_VERSION}); run lipdub prepare-style again")
+    fps = meta.get("fps")
+    if (not isinstance(fps, list) or len(fps) != 2 or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                            and 0 < x <= 1_000_000 for x in fps)
+            or not 0.5 <= fps[0] / fps[1] <= 1000):
+        raise _Bad(f"meta.json: fps is {'missing' if fps is None else repr(fps)}, not [numerator, denominator]")
+    n = _meta_int(meta, "n_crops", 0, MAX_PACK_CROPS)
+    size = _meta_int(meta, "crop_size", 8, MAX_CROP_SIZE)
+    c2c = meta.get("canon_to_crop")
+    try:
+        ok = np.asarray(c2c, np.float64).shape == (2, 3) and np.isfinite(np.asarray(c2c, np.float64)).all()
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise _Bad("meta.json: canon_to_crop is not a 2x3 matrix of numbers")
+    return meta, Fraction(*fps), n, size
+
+
+def _read_array(z: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One .npy member, its header checked (dtype, size against the archive) before it is read."""
+    info = z.getinfo(f"{name}.npy")
+    with z.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise _Bad(f"{name}.npy: unknown .npy version {version}")
+        except ValueError as e:
+            raise _Bad(f"{name}.npy: not a numpy array ({e})") from None
+    if dtype.hasobject or dtype.kind not in _DTYPES[name]:
+        raise _Bad(f"{name}.npy: holds {dtype}, not numbers of the expected kind")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if nbytes > MAX_PACK_BYTES or nbytes > info.file_size:
+        raise _Bad(f"{name}.npy: claims {shape} ({nbytes} bytes) but holds {info.file_size} bytes")
+    try:
+        return np.load(io.BytesIO(z.read(info)), allow_pickle=False)
+    except ValueError as e:
+        raise _Bad(f"{name}.npy: not a numpy array ({e})") from None
+
+
+def _check_shapes(a: dict, n: int) -> None:
+    N = len(a["lips"]) if a["lips"].ndim else 0
+    L = len(LIPS)
+    want = {"lips": (N, L, 2), "voiced": (N,), "pose": (N, 3), "rest_lips": (L, 2), "crop_index": (n,)}
+    for key, shape in want.items():
+        if a[key].shape != shape:
+            raise _Bad(f"{key}.npy has shape {a[key].shape}, expected {shape}")
+    if N < 1:
+        raise _Bad("it holds no reference frames")
+    if a["feats"].ndim != 2 or len(a["feats"]) != N:
+        raise _Bad(f"feats.npy has shape {a['feats'].shape}, expected ({N}, D)")
+    P = a["template"].shape[0] if a["template"].ndim == 2 else -1
+    if a["template"].shape != (P, 2) or P <= max(LIPS):
+        raise _Bad(f"template.npy has shape {a['template'].shape}, expected (P, 2) face points")
+    if a["crop_points"].shape != (n, P, 2):
+        raise _Bad(f"crop_points.npy has shape {a['crop_points'].shape}, expected ({n}, {P}, 2)")
+    for key in ("rest_lips", "template", "crop_points"):
+        if not np.isfinite(a[key]).all():
+            raise _Bad(f"{key}.npy holds NaN or infinite values")
+    if n and (a["crop_index"].min() < 0 or a["crop_index"].max() >= N):
+        raise _Bad(f"crop_index.npy points outside the {N} reference frames")
+
+
 def load_pack(path) -> StylePack:
-    """Read a .lipstyle pack; InputError naming the file when it is not one or of another version."""
+    """Read a .lipstyle pack; InputError naming the file and saying what is wrong when it is not
+    one, of another version, or inconsistent (a pack is untrusted input: see MAX_PACK_BYTES)."""
     import cv2
 
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as z:
-            meta = json.loads(z.read("meta.json"))
-            if meta.get("version") != FORMAT_VERSION:
-                raise InputError(f"{path}: style pack format version {meta.get('version')} is not supported "
-                                 f"(this lipdub reads version {FORMAT_VERSION}); run lipdub prepare-style again")
-            arrays = {n: np.load(io.BytesIO(z.read(f"{n}.npy"))) for n in _ARRAYS}
-            n, s = int(meta["n_crops"]), int(meta["crop_size"])
+            meta, fps, n, s = _read_meta(z)
+            if n * s * s * 3 > MAX_PACK_BYTES:
+                raise _Bad(f"{n} exemplars of {s}x{s} pixels are more than this lipdub loads")
+            names = set(z.namelist())
+            missing = [f"crops/{i:05d}.jpg" for i in range(n) if f"crops/{i:05d}.jpg" not in names]
+            if missing:
+                raise _Bad(f"meta.json claims {n} mouth images but {missing[0]} is missing")
+            arrays = {name: _read_array(z, name) for name in _ARRAYS}
+            _check_shapes(arrays, n)
             crops = np.empty((n, s, s, 3), np.uint8)
             for i in range(n):
-                crops[i] = cv2.imdecode(np.frombuffer(z.read(f"crops/{i:05d}.jpg"), np.uint8), cv2.IMREAD_COLOR)
-            cv2.cvtColor(crops.reshape(-1, s, 3), cv2.COLOR_BGR2RGB, crops.reshape(-1, s, 3))
-    except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as e:
-        if isinstance(e, InputError):
-            raise
+                info = z.getinfo(f"crops/{i:05d}.jpg")
+                if info.file_size > 64 << 20:
+                    raise _Bad(f"crops/{i:05d}.jpg is larger than 64 MB")
+                img = cv2.imdecode(np.frombuffer(z.read(info), np.uint8), cv2.IMREAD_COLOR)
+                if img is None or img.shape != (s, s, 3):
+                    what = "not a readable JPEG" if img is None else f"{img.shape[1]}x{img.shape[0]}, not {s}x{s}"
+                    raise _Bad(f"mouth image crops/{i:05d}.jpg is {what}")
+                crops[i] = img
+            if n:
+                cv2.cvtColor(crops.reshape(-1, s, 3), cv2.COLOR_BGR2RGB, crops.reshape(-1, s, 3))
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+    except _Bad as e:
+        raise InputError(f"{path}: damaged or not a lipdub style pack: {e}") from None
+    except KeyError as e:  # a member the pack must hold
+        raise InputError(f"{path}: damaged or not a lipdub style pack: {e.args[0]}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, json.JSONDecodeError, EOFError, OSError,
+            NotImplementedError, RuntimeError, MemoryError) as e:
         raise InputError(f"{path}: not a lipdub style pack ({e.__class__.__name__}: {e})") from None
-    fps = Fraction(*meta.pop("fps"))
-    meta.pop("n_crops")
+    meta = {k: v for k, v in meta.items() if k not in ("fps", "n_crops")}
     return StylePack(crops=crops, fps=fps, meta=meta, **arrays)

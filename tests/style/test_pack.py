@@ -72,3 +72,94 @@ def test_a_held_frame_is_analysed_once(synth, tmp_path, monkeypatch):
     moving = probe(synth.face_video(seconds=0.5, audio=False))
     analyse_video(moving, None, want_pack=False)
     assert len(calls) == moving.n_frames
+
+
+def _crafted(tmp_path, name, edit_meta=None, replace=None, drop=()):
+    """A copy of a good pack with meta.json edited, members replaced or dropped."""
+    import json
+    import zipfile
+
+    good = save_pack(make_pack(), tmp_path / "good.lipstyle")
+    out = tmp_path / name
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.namelist():
+            if item in drop:
+                continue
+            data = src.read(item)
+            if item == "meta.json" and edit_meta:
+                meta = json.loads(data)
+                edit_meta(meta)
+                data = json.dumps(meta).encode()
+            dst.writestr(item, (replace or {}).get(item, data))
+    return out
+
+
+def _object_npy():
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": (2,)})
+    return buf.getvalue() + b"pickled things"
+
+
+def _npy(arr):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("case,words", [
+    ("no_fps", "fps"), ("bad_jpeg", "crops/00001.jpg"), ("huge_count", "n_crops"), ("many_missing", "missing"),
+    ("huge_size", "crop_size"), ("bad_shape", "lips.npy"), ("object_array", "feats.npy"),
+    ("lying_header", "claims"), ("no_meta", "meta.json"), ("nan_rest", "rest_lips"), ("bad_index", "crop_index"),
+    ("meta_list", "json object"), ("no_array", "pose.npy"), ("jpeg_size", "not 32x32"),
+])
+def test_crafted_packs_are_clear_input_errors(tmp_path, case, words):
+    """A pack is untrusted: each field, shape and count is checked before anything is allocated;
+    every problem is an InputError (exit 2) naming the pack and what is wrong."""
+    import cv2
+
+    big = np.lib.format.header_data_from_array_1_0(np.zeros((1, 40, 2), np.float32))
+    big["shape"] = (10 ** 9, 40, 2)
+    import io
+
+    io_bytes = io.BytesIO()
+    np.lib.format.write_array_header_1_0(io_bytes, big)
+    hdr = io_bytes.getvalue() + b"\0" * 64
+    cases = {
+        "no_fps": dict(edit_meta=lambda m: m.pop("fps")),
+        "bad_jpeg": dict(replace={"crops/00001.jpg": b"\xff\xd8 not really a jpeg"}),
+        "huge_count": dict(edit_meta=lambda m: m.update(n_crops=10 ** 9)),
+        "many_missing": dict(edit_meta=lambda m: m.update(n_crops=50)),
+        "huge_size": dict(edit_meta=lambda m: m.update(crop_size=10 ** 6)),
+        "bad_shape": dict(replace={"lips.npy": _npy(np.zeros((30, 3, 2), np.float32))}),
+        "object_array": dict(replace={"feats.npy": _object_npy()}),
+        "lying_header": dict(replace={"lips.npy": hdr}),
+        "no_meta": dict(drop=("meta.json",)),
+        "nan_rest": dict(replace={"rest_lips.npy": _npy(np.full((40, 2), np.nan, np.float32))}),
+        "bad_index": dict(replace={"crop_index.npy": _npy(np.array([0, 2, 4, 6, 999]))}),
+        "meta_list": dict(replace={"meta.json": b"[1, 2]"}),
+        "no_array": dict(drop=("pose.npy",)),
+        "jpeg_size": dict(replace={"crops/00000.jpg": cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()}),
+    }
+    p = _crafted(tmp_path, "speaker.lipstyle", **cases[case])
+    with pytest.raises(InputError) as e:
+        load_pack(p)
+    msg = str(e.value)
+    assert msg.startswith(f"{p}: ") and len(msg.splitlines()) == 1, msg
+    assert words.lower() in msg.lower(), msg
+
+
+def test_crafted_pack_on_the_command_line(tmp_path, synth):
+    from typer.testing import CliRunner
+
+    from lipdub.cli import app
+
+    p = _crafted(tmp_path, "speaker.lipstyle", edit_meta=lambda m: m.pop("fps"))
+    r = CliRunner().invoke(app, ["run", str(synth.face_video()), "--audio", str(synth.wav()), "-o",
+                                 str(tmp_path / "o.mp4"), "--style", str(p)])
+    assert r.exit_code == 2, r.output
+    line = [ln for ln in r.stderr.splitlines() if ln.strip()][-1]
+    assert line.startswith(f"error: {p}: ") and "fps" in line and "internal error" not in line
