@@ -74,7 +74,7 @@ def test_batch_lips_from_column(tmp_path, monkeypatch):
     assert seen[0]["lips_from"] == tmp_path / "actors" / "a.mp4" and "lips_from" not in seen[1]
 
 
-CLIP = SHARED_DATA / "clips" / "vox_00002.mp4"
+CLIP = SHARED_DATA / "clips" / "hdtf_katiehill.mp4"  # a frontal face (vox_00002, in profile, keeps some of its opening)
 
 
 @pytest.mark.skipif(not CLIP.exists(), reason="../shared/data is absent")
