@@ -108,3 +108,15 @@ def test_closed_actor_gives_closed_rendered_lips(tmp_path):
     # the source opens well past its closed shape; the dub stays within a hair of it
     assert np.percentile(src, 90) - src.min() > 0.04
     assert np.percentile(dubbed, 90) - src.min() < 0.3 * (np.percentile(src, 90) - src.min())
+
+
+def test_help_and_a_photo_driven_by_an_actor(synth, tmp_path):
+    """A photo has no motion of its own: it borrows the actor's range and follows the actor."""
+    r = invoke("run", "--help")
+    assert r.exit_code == 0 and "--lips-from" in r.stdout
+    out = tmp_path / "photo.mp4"
+    r = invoke("run", synth.face_png(), "--audio", synth.wav(seconds=1.0), "--lips-from", synth.face_video(1.0),
+               "-o", out, "--json", "--quiet", "--engine", "reference")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["frames"] == 25 and s["lips_from"]["frames_from_video"] == 25 and out.exists()
