@@ -2,7 +2,7 @@
 
 Manifest: ``.csv`` (a header row) or ``.jsonl`` (one JSON object a line). Required keys: video,
 audio, output. Optional keys: any ``lipdub run`` option by its long name without dashes (style,
-engine, face, length_policy, crf, seed, steps, sampler, device, preview). Relative paths are relative to the
+engine, face, length_policy, crf, seed, steps, sampler, device, preview, lips_from). Relative paths are relative to the
 manifest's folder. Empty CSV cells and JSON nulls mean "the default".
 
 Exit codes (stable, for scripts): 0 every item ok or skipped; 6 some items failed; 2 bad manifest
@@ -28,9 +28,9 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 6
 EXIT_BAD_MANIFEST = InputError.exit_code  # 2
 REQUIRED = ("video", "audio", "output")
-PATH_KEYS = ("video", "audio", "output", "style", "preview")
+PATH_KEYS = ("video", "audio", "output", "style", "preview", "lips_from")
 OPTIONS = {"style": str, "engine": str, "face": str, "length_policy": str, "crf": int, "seed": int,
-           "steps": int, "sampler": str, "device": str, "preview": str}
+           "steps": int, "sampler": str, "device": str, "preview": str, "lips_from": str}
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 
 

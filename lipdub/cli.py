@@ -265,6 +265,7 @@ def run(
     audio: Path = typer.Option(..., "--audio", "-a", help="New speech (any format ffmpeg reads).", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output video [default: VIDEO.dubbed.mp4 beside VIDEO]."),
     style: Optional[Path] = typer.Option(None, "--style", help="Style reference: a .lipstyle pack or a video [default: the input video]."),
+    lips_from: Optional[Path] = typer.Option(None, "--lips-from", help="Take the lip motion from this video of the voice actor saying --audio (retargeted to the speaker) instead of predicting it."),
     engine: str = typer.Option("auto", "--engine", help="auto | reference | neural."),
     face: Optional[str] = typer.Option(None, "--face", help="Which face: auto | largest | speaking | N (0 = leftmost)."),
     length_policy: str = typer.Option("pingpong", "--length-policy", help="When the audio is longer: pingpong | loop | freeze | trim | pad-silence."),
@@ -288,10 +289,10 @@ def run(
         from .pipeline import default_output, dub
 
         out = output if output is not None else default_output(video)
-        _check_report(report, overwrite, (video, audio, style, out, preview))
+        _check_report(report, overwrite, (video, audio, style, lips_from, out, preview))
         summary = dub(video, audio, out, style=style, engine=engine, face=face, length_policy=length_policy,
                       crf=crf, seed=seed, device=device, steps=steps, sampler=sampler, preview=preview,
-                      progress=prog, overwrite=overwrite)
+                      progress=prog, overwrite=overwrite, lips_from=lips_from)
         if report is not None:
             from .evaluate import evaluate
 

@@ -156,13 +156,15 @@ def _style_pack(style: Path, progress: Progress | None) -> StylePack:
 def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, length_policy: str = "pingpong",
         crf: int = 14, seed: int = 0, device: str = "cpu", steps: int = 8, sampler: str = "dpm", preview=None,
         progress: Progress | None = None,
-        overwrite: bool = False, resume: bool | None = None) -> dict:
+        overwrite: bool = False, resume: bool | None = None, lips_from=None) -> dict:
     """Dub ``video`` with the speech in ``audio`` and write ``out`` (default <stem>.dubbed.mp4).
 
     style: None (the input video is its own style reference), a ``.lipstyle`` pack or another
     video of the speaker. engine: auto | reference | neural. face: which face when there are
     several (passed to the face tracker). length_policy: see lipdub.length. preview: a PNG path
     for a contact sheet. seed, device, steps, sampler (dpm | ddim): the neural engine's sampling.
+    lips_from: a video of the voice actor saying the new audio: the lips follow the actor's face,
+    retargeted to the speaker (lipdub.motion.retarget), instead of a prediction from the audio.
     progress(stage, done, total) is called as stages advance.
     resume: keep the work in a folder beside the output so that an interrupted run, started
     again with the same arguments, goes on where it stopped (see lipdub.resume); None: only for
@@ -181,13 +183,15 @@ def dub(video, audio, out=None, style=None, engine: str = "auto", face=None, len
         video = check_readable(video, "video")
         audio = check_readable(audio, "audio")
         style = check_readable(style, "style reference") if style is not None else None
-        out = check_output(default_output(video) if out is None else out, overwrite, (video, audio, style))
+        lips_from = check_readable(lips_from, "--lips-from video") if lips_from is not None else None
+        out = check_output(default_output(video) if out is None else out, overwrite, (video, audio, style, lips_from))
         if preview is not None:
-            preview = check_output(preview, overwrite, (video, audio, style, out), PREVIEW_SUFFIXES, "preview")
+            preview = check_output(preview, overwrite, (video, audio, style, lips_from, out), PREVIEW_SUFFIXES,
+                                   "preview")
     with contextlib.ExitStack() as locks:
         _claim(locks, [out] + ([preview] if preview is not None else []), overwrite)
         return _dub(video, audio, out, style, engine, face, length_policy, crf, seed, device, steps, sampler,
-                    preview, progress, overwrite, resume, t0, clock, warnings)
+                    preview, progress, overwrite, resume, t0, clock, warnings, lips_from)
 
 
 def _claim(locks: contextlib.ExitStack, outputs: list, overwrite: bool) -> None:
@@ -204,7 +208,7 @@ def _claim(locks: contextlib.ExitStack, outputs: list, overwrite: bool) -> None:
 
 
 def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, device, steps, sampler, preview,
-         progress, overwrite, resume, t0, clock, warnings) -> dict:
+         progress, overwrite, resume, t0, clock, warnings, lips_from=None) -> dict:
     from .media.probe import probe
 
     with clock("probe"):
@@ -214,6 +218,7 @@ def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, devic
             info = None  # a photo: held for as long as the speech (lipdub.media.still)
         if style is not None and style.suffix.lower() != ".lipstyle":
             probe(style)  # a bad style video fails now, not after the analysis
+        actor = _probe_lips_from(lips_from) if lips_from is not None else None
         engines = resolve_engines(engine)
     fps = still.FPS if info is None else info.fps
     with clock("audio"):
@@ -229,7 +234,8 @@ def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, devic
     if resume if resume is not None else resumable(lp.n_out, fps):
         options = dict(engines=engines, engine=engine, face=face, length_policy=length_policy, crf=crf, seed=seed,
                        steps=steps, sampler=sampler, device=device)
-        part = PartialRun(out, (video, audio, style), options, lp.n_out, fps)
+        inputs = (video, audio, style) + ((lips_from,) if lips_from is not None else ())
+        part = PartialRun(out, inputs, options, lp.n_out, fps)
         resumed = part.open()
     try:
         with contextlib.ExitStack() as stack:
@@ -261,9 +267,18 @@ def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, devic
                 warnings.append(f"{video}: no face in {int(np.sum(~track.found))} of {len(track)} frames; "
                                 "those frames pass through unchanged")
             sampling = dict(device=device, seed=seed, steps=steps, sampler=sampler)
+            driven = None
+            if actor is not None:
+                with clock("lips-from"):
+                    from .motion.retarget import from_video
+
+                    driven = from_video(lips_from, actor, pack, lp.n_out, info.fps, audio_duration, progress)
+                    warnings.extend(driven.warnings)
             summary = _synthesise(out, info, lp, wav, feats, pack, track, style, engine, engines, crf, seed,
                                   sampling, preview, part, clock, progress, replace=overwrite,
-                                  audio_frames=int(np.ceil(audio_duration * float(info.fps) - 1e-6)))
+                                  audio_frames=int(np.ceil(audio_duration * float(info.fps) - 1e-6)), driven=driven)
+            if driven is not None:
+                summary["lips_from"] = driven.summary()
     except BaseException as err:
         # an interruption, a full disk, a failed join: finished work is kept for the same command
         # to resume from (the CLI says so); with none yet, nothing is left behind
@@ -280,6 +295,16 @@ def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, devic
                 audio_duration=round(audio_duration, 3), faces_found=round(found, 4),
                 length={"policy": length_policy, "note": lp.note, "padded_s": lp.padded_s, "trimmed_s": lp.trimmed_s},
                 timings=dict(clock.times, total=round(time.perf_counter() - t0, 3)), warnings=warnings)
+
+
+def _probe_lips_from(path: Path) -> VideoInfo:
+    """VideoInfo of a --lips-from video; InputError for a photo (it has no motion to follow)."""
+    from .media.probe import probe
+
+    try:
+        return probe(path)
+    except StillImageError:
+        raise InputError(f"{path}: --lips-from needs a video of the actor, not a still image") from None
 
 
 def _analysis(video, info: VideoInfo, style, face, part, clock: _Clock, warnings: list, progress) -> tuple:
@@ -322,11 +347,13 @@ def _release_freed_memory() -> None:
 
 def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures, pack: StylePack,
                 track: FaceTrack, style, engine: str, engines: dict, crf: int, seed: int, sampling: dict, preview,
-                part, clock: _Clock, progress, replace: bool = True, audio_frames: int | None = None) -> dict:
+                part, clock: _Clock, progress, replace: bool = True, audio_frames: int | None = None,
+                driven=None) -> dict:
     """Motion → render → output with the audio in ``wav`` (and preview); returns that part of the summary.
     sampling: the neural renderer's device, seed, steps and sampler. replace: whether the output
     (and preview) may replace a file that appeared there meanwhile. audio_frames: output frames
-    the new audio really covers (the rest is padded silence)."""
+    the new audio really covers (the rest is padded silence). driven: the actor's lips
+    (lipdub.motion.retarget.DrivenLips) for --lips-from; the audio's motion fills its gaps."""
     device = sampling["device"]
     with clock("motion"):
         from .motion import predict
@@ -335,8 +362,12 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
         fitted = fitted_motion(style) if engine != "reference" else None
         if fitted is not None:  # `prepare-style --fit` tuned the motion model to this speaker
             engines["motion"], kw = "neural", {"device": device, "weights": fitted}
-        motion = predict(feats, pack, engine=engines["motion"], seed=seed, **kw)
-        motion = settle(motion, pack, feats.voiced, audio_frames)
+        if driven is None:
+            motion = predict(feats, pack, engine=engines["motion"], seed=seed, **kw)
+            motion = settle(motion, pack, feats.voiced, audio_frames)
+        else:
+            motion = driven.motion(lambda: settle(predict(feats, pack, engine=engines["motion"], seed=seed, **kw),
+                                                  pack, feats.voiced, audio_frames))
     with clock("render"):
         from .render import make_renderer
 
