@@ -364,10 +364,10 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
             engines["motion"], kw = "neural", {"device": device, "weights": fitted}
         if driven is None:
             motion = predict(feats, pack, engine=engines["motion"], seed=seed, **kw)
-            motion = settle(motion, pack, feats.voiced, audio_frames)
+            motion = settle(motion, pack, feats.voiced, audio_frames, float(info.fps))
         else:
             motion = driven.motion(lambda: settle(predict(feats, pack, engine=engines["motion"], seed=seed, **kw),
-                                                  pack, feats.voiced, audio_frames))
+                                                  pack, feats.voiced, audio_frames, float(info.fps)))
     with clock("render"):
         from .render import make_renderer
 
@@ -392,11 +392,17 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
 
 
 REST_RAMP = np.array([1, 2, 3, 2, 1], np.float64) / 3.0  # frames of the move into and out of rest
+# A pause in the speech at least this long rests the mouth; shorter ones are the motion model's
+# (resting every frame the voice detector calls silent lowered the motion r on ../shared/bench
+# from 0.43 to 0.37: lips keep moving between words).
+REST_PAUSE_S = 2.0
 
 
-def settle(motion: LipMotion, pack: StylePack, voiced: np.ndarray, audio_frames: int | None = None) -> LipMotion:
+def settle(motion: LipMotion, pack: StylePack, voiced: np.ndarray, audio_frames: int | None = None,
+           fps: float = 25.0) -> LipMotion:
     """What the warnings promise, whatever the motion engine: frames past the real end of the new
-    audio (padded silence) and frames without voice activity rest at the speaker's resting lips,
+    audio (padded silence), pauses of REST_PAUSE_S or more, and every frame of audio with no speech
+    at all rest at the speaker's resting lips,
     moving there and back over a few frames; a frame whose lips are not finite or lie far outside
     any shape the speaker's mouth can take (a prediction that blew up, e.g. on 0.1 s of audio) is
     brought back within reach of the rest shape. motion.lips [T, L, 2] canonical."""
@@ -421,7 +427,7 @@ def settle(motion: LipMotion, pack: StylePack, voiced: np.ndarray, audio_frames:
     w = np.zeros(T)
     v = np.asarray(voiced, np.float64).reshape(-1)
     if len(v) >= T:
-        w[v[:T] < 0.5] = 1.0
+        w[_long_pauses(v[:T] < 0.5, max(1, int(round(REST_PAUSE_S * fps))))] = 1.0
     if audio_frames is not None:
         w[max(0, int(audio_frames)):] = 1.0
     if w.any():
@@ -432,6 +438,18 @@ def settle(motion: LipMotion, pack: StylePack, voiced: np.ndarray, audio_frames:
     from dataclasses import replace
 
     return replace(motion, lips=lips.astype(np.float32))
+
+
+def _long_pauses(silent: np.ndarray, n: int) -> np.ndarray:
+    """[T] bool: frames in runs of at least ``n`` silent frames (all of them when none is voiced)."""
+    out = np.zeros(len(silent), bool)
+    if silent.all():
+        return ~out
+    edges = np.flatnonzero(np.diff(np.r_[0, silent.astype(np.int8), 0]))
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a >= n:
+            out[a:b] = True
+    return out
 
 
 def _render_frames(frames, a: int, b: int, renderer, lp, writer, want: set, progress: Progress | None) -> dict:

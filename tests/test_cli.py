@@ -1,6 +1,7 @@
 """The command line through typer's CliRunner: exit codes, one-line messages, no litter."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,24 @@ def test_run_end_to_end(synth, tmp_path):
     assert rep["frames"] == 38 and rep["quality"]["frames"] == 38 and rep["quality"]["psnr_upper_db"] > 35
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [video.name, out.name, "sheet.png", "report.json"])
+
+
+def test_default_engines_are_stage1_motion_and_reference_render(synth, tmp_path):
+    """No --engine: auto picks the shipped Stage 1 motion model (no neural weights here) and says so."""
+    video = tmp_path / "face.mp4"
+    video.write_bytes(synth.face_video().read_bytes())
+    tts = shutil.which("espeak-ng")
+    if tts is None:
+        pytest.skip("needs espeak-ng")
+    speech = tmp_path / "speech.wav"
+    subprocess.run([tts, "-w", str(speech), "open wide"], check=True, capture_output=True)
+    r = invoke("run", video, "--audio", speech, "-o", tmp_path / "out.mp4")
+    assert r.exit_code == 0, r.output
+    assert "motion: stage1, render: reference" in r.stderr + r.stdout
+    r = invoke("run", video, "--audio", speech, "-o", tmp_path / "out2.mp4", "--json")
+    summary = json.loads(r.stdout)
+    assert summary["engines"] == {"motion": "stage1", "render": "reference"}
+    assert summary["speech_share"] > 0.3
 
 
 def test_interrupt_leaves_no_litter(synth, tmp_path, monkeypatch):

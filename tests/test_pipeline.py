@@ -49,17 +49,21 @@ def _pack_and_motion(T=50, blow_up=True):
 def test_settle_rests_padding_and_silence_and_tames_blow_ups():
     from lipdub.pipeline import settle
 
-    pack, motion = _pack_and_motion()
-    voiced = np.ones(50)
-    voiced[20:30] = 0.0
-    out = settle(motion, pack, voiced, audio_frames=40).lips
+    pack, motion = _pack_and_motion(T=150)
+    voiced = np.ones(150)
+    voiced[20:75] = 0.0  # a 2.2 s pause at 25 fps
+    voiced[100:108] = 0.0  # a breath between words
+    out = settle(motion, pack, voiced, audio_frames=130, fps=25.0).lips
     rest = pack.rest_lips
-    assert np.abs(out[22:28] - rest).max() < 1e-5  # silence rests
-    assert np.abs(out[40:] - rest).max() < 1e-5  # padded silence rests
+    assert np.abs(out[22:73] - rest).max() < 1e-5  # a long pause rests
+    assert np.abs(out[130:] - rest).max() < 1e-5  # padded silence rests
     assert np.abs(out[:10] - rest).max() < 2.0  # a blown-up prediction is brought back within reach
     assert np.abs(out[12:17] - motion.lips[12:17]).max() < 1e-5  # speech far from silence is untouched
-    step = np.abs(np.diff(out[28:36], axis=0)).max()
+    assert np.abs(out[98:110] - motion.lips[98:110]).max() < 1e-5  # a short pause is the motion model's
+    step = np.abs(np.diff(out[73:81], axis=0)).max()
     assert step < 0.05  # out of rest over a few frames, not in one jump (the full move is 0.05)
+    silent = settle(motion, pack, np.zeros(150), fps=25.0).lips  # no speech at all: closed throughout
+    assert np.abs(silent[12:] - rest).max() < 1e-5
 
 
 def test_very_short_audio_rests_the_mouth(synth, tmp_path, monkeypatch):

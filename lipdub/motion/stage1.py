@@ -5,9 +5,9 @@ Weights: weights/stage1.safetensors (trained by `lipdub train motion --model sta
 looked for at $LIPDUB_WEIGHTS/ and ~/.cache/lipdub/. Nothing is downloaded; missing weights are a
 WeightsNotFoundError naming every path searched.
 
-After the network: the motion is given the speaker's own spread of mouth opening (regression to
-the mean shrinks it) times RENDER_GAIN (a rendered mouth shows about 0.8 of its target's change),
-silence rests in the speaker's closed shape, and the result is smoothed without lag.
+After the network: the result is smoothed without lag and given the speaker's own spread of mouth
+opening (regression to the mean shrinks it) times RENDER_GAIN (a rendered mouth shows about 0.8 of
+its target's change).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..face.landmarks import mouth_opening
+from ..face.landmarks import LOWER_LIP, LOWER_MID, UPPER_MID, mouth_opening
 from ..smooth import gaussian_smooth
 from ..types import AudioFeatures, LipMotion, StylePack
 
@@ -29,6 +29,11 @@ TRAIN_HINT = ("train them with: lipdub preprocess ../shared/corpus/clips SHARDS 
               "lipdub train motion --model stage1 --data SHARDS --out weights/stage1.safetensors")
 RENDER_GAIN = 1.25
 MAX_GAIN = 2.0
+SMOOTH_S = 0.06  # zero-phase Gaussian over time (1.5 frames at 25 fps): motion r 0.441 -> 0.450 against 1 frame
+# Attention over a few seconds of reference finds few matching sounds: on ../shared/bench's
+# directions with under 4 s of reference speech it lowered the motion r by 0.013; from 4 s on it
+# was neutral to slightly positive. Its weight grows with the reference's speech, full from here.
+STYLE_FULL_S = 20.0
 MAX_REF = 3000  # reference frames attended to (evenly subsampled beyond that)
 CHUNK = 4096  # output frames per attention block (memory: CHUNK x MAX_REF floats)
 MIN_OPENING_SD = 0.004  # canonical units: below this a reference does not move (a photo)
@@ -96,9 +101,10 @@ class Stage1:
             h = h + self._conv(_gelu(self._norm(h, f"norms.{i}")), f"convs.{i}", r)
         return h
 
-    def __call__(self, feats: np.ndarray, ref_feats: np.ndarray, ref_lips: np.ndarray) -> np.ndarray:
+    def __call__(self, feats: np.ndarray, ref_feats: np.ndarray, ref_lips: np.ndarray,
+                 style_weight: float = 1.0) -> np.ndarray:
         """[T, 40, 2] lips for feats [T, D], given the reference's feats [N, D] and lips [N, 40, 2]
-        (all finite)."""
+        (all finite); style_weight scales what the attention to the reference adds (1: as trained)."""
         cfg = self.cfg
         mean = ref_lips.mean(0)
         values = ((ref_lips - mean) / cfg.lip_scale).reshape(len(ref_lips), -1)
@@ -111,7 +117,7 @@ class Stage1:
             logits -= logits.max(1, keepdims=True)
             attn = np.exp(logits)
             attn /= attn.sum(1, keepdims=True)
-            z = blk + self._linear(attn @ values, "style")
+            z = blk + style_weight * self._linear(attn @ values, "style")
             out[s:s + CHUNK] = self._linear(self._norm(z, "norm_out"), "head")
         return mean[None] + cfg.lip_scale * out.reshape(len(a), -1, 2)
 
@@ -150,8 +156,10 @@ def reference(pack: StylePack, max_ref: int = MAX_REF) -> tuple[np.ndarray, np.n
     return feats[idx], lips[idx]
 
 
-def predict(feats: AudioFeatures, pack: StylePack, weights=None, smooth: float = 1.0) -> LipMotion:
-    """LipMotion [T, 40, 2] for the frames of ``feats`` in the style of ``pack``."""
+def predict(feats: AudioFeatures, pack: StylePack, weights=None, smooth_s: float = SMOOTH_S) -> LipMotion:
+    """LipMotion [T, 40, 2] for the frames of ``feats`` in the style of ``pack``. Silence needs no
+    gate: the model closes the mouth where nothing is said (resting past the end of the audio is
+    the pipeline's, lipdub.pipeline.settle)."""
     net = model(weights)
     T = len(feats)
     if T == 0:
@@ -165,19 +173,25 @@ def predict(feats: AudioFeatures, pack: StylePack, weights=None, smooth: float =
     elif ref_x.shape[1] != net.cfg.feat_dim:
         raise InputError(f"the style reference's speech features are {ref_x.shape[1]}-dim, the stage 1 model "
                          f"expects {net.cfg.feat_dim} (a pack of another lipdub? run lipdub prepare-style again)")
-    lips = net(x, ref_x, ref_lips).astype(np.float64)
+    speech_s = float(np.sum(np.asarray(pack.voiced) >= 0.5) / float(pack.fps)) if len(pack.voiced) else 0.0
+    lips = net(x, ref_x, ref_lips, style_weight=min(1.0, speech_s / STYLE_FULL_S)).astype(np.float64)
+    if smooth_s:
+        lips = gaussian_smooth(lips, smooth_s * float(feats.fps))
     lips = _with_speaker_spread(lips, ref_lips, feats.voiced)
-    g = np.clip(gaussian_smooth(np.asarray(feats.voiced, np.float64), 1.0), 0, 1)[:, None, None]
-    lips = g * lips + (1 - g) * np.asarray(pack.rest_lips, np.float64)[None]
-    if smooth:
-        lips = gaussian_smooth(lips, smooth)
     return LipMotion(lips=lips.astype(np.float32), engine="stage1")
+
+
+def signed_opening(lips: np.ndarray) -> np.ndarray:
+    """[...] inner-lip opening of [..., 40, 2] canonical lips, negative where the lower lip would
+    pass above the upper one (y points down)."""
+    return lips[..., LOWER_MID, 1] - lips[..., UPPER_MID, 1]
 
 
 def _with_speaker_spread(lips: np.ndarray, ref_lips: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     """Scale the motion about its mean so that the mouth opening has the reference's spread times
     RENDER_GAIN (at most MAX_GAIN times the network's own); a reference that does not move (a
-    photo) keeps the network's spread times RENDER_GAIN."""
+    photo) keeps the network's spread times RENDER_GAIN. The lips never close past the tightest
+    the network or the reference shows: the lower lip of a mouth scaled past shut is lowered."""
     op = mouth_opening(lips)
     v = np.asarray(voiced) > 0.5
     sd = op[v].std() if v.sum() > 5 else op.std()
@@ -187,4 +201,8 @@ def _with_speaker_spread(lips: np.ndarray, ref_lips: np.ndarray, voiced: np.ndar
     gain = RENDER_GAIN * (ref_sd / sd if ref_sd >= MIN_OPENING_SD else 1.0)
     gain = float(np.clip(gain, 1.0, MAX_GAIN))
     mean = lips[v].mean(0) if v.sum() > 5 else lips.mean(0)
-    return mean[None] + gain * (lips - mean[None])
+    out = mean[None] + gain * (lips - mean[None])
+    floor = min(float(np.min(signed_opening(lips))), float(np.percentile(signed_opening(ref_lips), 1)))
+    short = np.maximum(floor - signed_opening(out), 0.0)
+    out[:, LOWER_LIP, 1] += short[:, None]
+    return out

@@ -283,8 +283,10 @@ def _read_meta(z: zipfile.ZipFile) -> tuple[dict, Fraction, int, int]:
     if not isinstance(meta, dict):
         raise _Bad("meta.json is not a JSON object")
     if meta.get("version") != FORMAT_VERSION:
-        raise InputError(f"style pack format version {meta.get('version')} is not supported "
-                         f"(this lipdub reads version {FORMAT_VERSION}); run lipdub prepare-style again")
+        old = isinstance(meta.get("version"), int) and meta["version"] < FORMAT_VERSION
+        raise InputError(f"style pack format version {meta.get('version')} is not supported (this lipdub reads "
+                         f"version {FORMAT_VERSION}{', with Whisper speech features' if old else ''}); "
+                         "run lipdub prepare-style again")
     fps = meta.get("fps")
     if (not isinstance(fps, list) or len(fps) != 2 or not all(isinstance(x, int) and not isinstance(x, bool)
                                                             and 0 < x <= 1_000_000 for x in fps)

@@ -9,10 +9,10 @@ from lipdub.style.pack import FORMAT_VERSION
 from lipdub.types import StylePack
 
 
-def make_pack(n=30, k=5, s=32, seed=0, d=28):
+def make_pack(n=30, k=5, s=32, seed=0, d=512):
     rng = np.random.default_rng(seed)
     return StylePack(
-        feats=rng.normal(size=(n, d)).astype(np.float32), voiced=rng.uniform(size=n).astype(np.float32),
+        feats=rng.normal(size=(n, d)).astype(np.float16), voiced=rng.uniform(size=n).astype(np.float32),
         lips=rng.normal(size=(n, 40, 2)).astype(np.float32), pose=rng.normal(size=(n, 3)).astype(np.float32),
         rest_lips=rng.normal(size=(40, 2)).astype(np.float32), template=rng.normal(size=(468, 2)).astype(np.float32),
         crops=(np.linspace(0, 200, s)[None, :, None, None] + rng.integers(0, 20, (k, s, s, 3))).astype(np.uint8).swapaxes(1, 2), crop_index=np.arange(k, dtype=np.int64) * 2,
@@ -45,6 +45,15 @@ def test_other_version_is_a_clear_error(tmp_path):
     pack.meta["version"] = FORMAT_VERSION + 1
     p = save_pack(pack, tmp_path / "b.lipstyle")
     with pytest.raises(InputError, match="b.lipstyle.*version"):
+        load_pack(p)
+
+
+def test_a_pack_of_an_older_lipdub_says_to_prepare_it_again(tmp_path):
+    """Version 2 packs hold band-loudness features, not the Whisper states the motion model reads."""
+    pack = make_pack(d=28)
+    pack.meta["version"] = 2
+    p = save_pack(pack, tmp_path / "old.lipstyle")
+    with pytest.raises(InputError, match="old.lipstyle.*version 2.*Whisper.*prepare-style again"):
         load_pack(p)
 
 
