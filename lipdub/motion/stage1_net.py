@@ -12,44 +12,11 @@ then so that this generic path works.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass
-class Stage1Config:
-    """Shape of a Stage1Net; travels with the weights (safetensors metadata).
-
-    feat_dim: D of the speech features (512 Whisper-base states). lip_dim: 80 = 40 points x 2.
-    d_model: width. dilations: one residual conv block (kernel ``kernel``) per entry.
-    attn_dim: query/key width. lip_scale: canonical units per model unit.
-    """
-
-    feat_dim: int = 512
-    lip_dim: int = 80
-    d_model: int = 96
-    kernel: int = 5
-    dilations: tuple = (1, 2, 4)
-    attn_dim: int = 32
-    dropout: float = 0.1
-    lip_scale: float = 0.05
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Stage1Config":
-        known = {f.name for f in fields(cls)}
-        cfg = cls(**{k: v for k, v in d.items() if k in known})
-        cfg.dilations = tuple(cfg.dilations)
-        return cfg
-
-    @property
-    def receptive_radius(self) -> int:
-        return sum(self.kernel // 2 * d for d in self.dilations)
+from .stage1 import Stage1Config
 
 
 class Stage1Net(nn.Module):

@@ -97,3 +97,20 @@ def test_mel_filters_are_whispers():
     assert np.all(np.diff(peaks) >= 0) and peaks[0] <= 2 and peaks[-1] >= 190
     # Slaney area normalisation: each triangle has unit area in Hz (bins are 40 Hz apart)
     assert np.allclose(fb.sum(1) * 40, 1.0, rtol=0.1)
+
+
+def test_the_model_is_joined_once_into_the_cache_and_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = speech.model_dir()
+    assert folder == tmp_path / "lipdub" / "whisper-base-ct2"
+    assert (folder / "model.bin").stat().st_size == speech.MODEL_SIZE and (folder / "config.json").exists()
+    mtime = (folder / "model.bin").stat().st_mtime_ns
+    assert speech.model_dir() == folder and (folder / "model.bin").stat().st_mtime_ns == mtime  # not joined again
+    with open(folder / "model.bin", "r+b") as f:  # the cached copy altered: joined and checked again
+        f.write(b"x")
+    assert speech.model_dir() == folder
+    assert (folder / "model.bin").stat().st_mtime_ns != mtime
+    monkeypatch.setattr(speech, "MODEL_SHA256", "1" * 64)  # another expected hash: checked again, refused
+    with pytest.raises(speech.SpeechModelError, match="sha256"):
+        speech.model_dir()
+    assert not list(folder.glob(".*part"))  # no half-written file left behind
