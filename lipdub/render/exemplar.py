@@ -22,7 +22,7 @@ from ..face.track import canonical_points, head_pose
 from ..style.pack import crop_space
 from ..types import FaceTrack, LipMotion, StylePack
 from . import composite
-from .warp import coarse_map, tps_fit
+from .warp import tps_fit, warp_maps
 
 LIP_SIGMA = 0.03  # canonical units (inter-ocular distance = 1)
 POSE_SIGMA = 0.06
@@ -213,12 +213,15 @@ class ExemplarRenderer:
             src.append(ex_lips[UPPER_INNER[1:-1]] + hang)
         S = self.space.size
         corners = np.array([[0, 0], [S, 0], [0, S], [S, S], [S / 2, 0], [0, S / 2], [S, S / 2], [S / 2, S]], float)
-        mx, my, step = coarse_map(tps_fit(np.concatenate(dst + [corners]), np.concatenate(src + [corners])), S)
+        # exact around the lips, old and new, and down to the jaw's drop below them
+        both = np.concatenate([lips, ex_lips])
+        pad = 0.25 * np.ptp(both[:, 0])
+        fine = (*(both.min(0) - pad), both.max(0)[0] + pad, both.max(0)[1] + 2 * pad)
+        mx, my = warp_maps(tps_fit(np.concatenate(dst + [corners]), np.concatenate(src + [corners])), S, fine)
         # ROI pixel -> crop pixel (affine) -> exemplar pixel (TPS): the affine step is a
-        # warpAffine of the coarse TPS maps themselves, so the exemplar is resampled only once
+        # warpAffine of the TPS maps themselves, so the exemplar is resampled only once
         x0, y0 = region.box[:2]
-        roi_to_grid = G.compose(np.array([[1 / step, 0, 0], [0, 1 / step, 0]]),
-                                G.compose(to_crop, np.array([[1.0, 0, x0], [0, 1.0, y0]])))
+        roi_to_grid = G.compose(to_crop, np.array([[1.0, 0, x0], [0, 1.0, y0]]))
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         ex_x = cv2.warpAffine(mx, roi_to_grid, region.size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         ex_y = cv2.warpAffine(my, roi_to_grid, region.size, flags=flags, borderMode=cv2.BORDER_REPLICATE)

@@ -21,3 +21,37 @@ def test_coarse_map_of_identity():
     g = np.arange(0, 64 + step, step)
     np.testing.assert_allclose(mx, np.broadcast_to(g[None], mx.shape), atol=1e-3)
     np.testing.assert_allclose(my, np.broadcast_to(g[:, None], my.shape), atol=1e-3)
+
+
+def _opened_gap(maps):
+    """Dark rows down the middle of a 1 px mouth gap between two lips, warped by ``maps`` whose
+    controls pull the gap's edges 3 px apart (the crop of a small face)."""
+    import cv2
+
+    img = np.full((96, 96, 3), 180, np.uint8)
+    img[40:48] = img[49:57] = (150, 60, 60)
+    img[48] = (20, 10, 10)
+    out = cv2.remap(img, *maps, cv2.INTER_CUBIC).astype(float)
+    return np.clip((90 - out[35:62, 48].mean(1)) / 77, 0, 1).sum()
+
+
+def test_warp_maps_open_a_gap_of_a_few_pixels_as_wide_as_the_controls_ask():
+    import cv2
+
+    from lipdub.render.warp import warp_maps
+
+    xs = np.arange(30, 67, 4.0)
+    rows = lambda *ys: np.concatenate([np.c_[xs, np.full_like(xs, y)] for y in ys])
+    corners = np.array([[0, 0], [96, 0], [0, 96], [96, 96]], float)
+    # the inverse map: output (target) pixel -> exemplar pixel
+    m = tps_fit(np.concatenate([rows(46.5, 49.5, 39, 58), corners]), np.concatenate([rows(47.9, 48.1, 40, 57), corners]))
+    mx, my = warp_maps(m, 96, (20, 30, 76, 66))
+    assert mx.shape == my.shape == (97, 97)
+    assert _opened_gap((mx, my)) > 3.0
+    # the same warp interpolated from an 8 px grid alone keeps barely more than the old gap
+    cx, cy, step = coarse_map(m, 96)
+    up = np.array([[1 / step, 0, 0], [0, 1 / step, 0]])
+    coarse = [cv2.warpAffine(c, up, (97, 97), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP) for c in (cx, cy)]
+    assert _opened_gap(coarse) < 2.0
+    # outside the fine box it is the coarse grid's interpolation
+    np.testing.assert_allclose(mx[:20], coarse[0][:20], atol=1e-3)
