@@ -22,7 +22,7 @@ from ..face.track import canonical_points, head_pose
 from ..style.pack import crop_space
 from ..types import FaceTrack, LipMotion, StylePack
 from . import composite
-from .warp import tps_fit, warp_maps
+from .warp import part_lips, tps_fit, warp_maps
 
 LIP_SIGMA = 0.03  # canonical units (inter-ocular distance = 1)
 POSE_SIGMA = 0.06
@@ -37,6 +37,12 @@ STILL_SPREAD = 0.03  # exemplar openings vary less than this (canonical units): 
 TEETH_HEIGHT = 0.12  # synthesised upper teeth, share of the mouth's inner width
 
 
+def inner_lips(lips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(upper, lower) inner-lip polylines of [40, 2] lips, each from mouth corner to mouth corner."""
+    inner = lips[len(OUTER_LIPS):]
+    return inner[[0] + list(range(10, 20))], inner[:11]
+
+
 def cap_opening(lips: np.ndarray, cap: float) -> np.ndarray:
     """[T,40,2] lips whose inner opening is at most ``cap``: the lower lip is raised by the excess."""
     op = mouth_opening(lips)
@@ -49,10 +55,11 @@ def cap_opening(lips: np.ndarray, cap: float) -> np.ndarray:
 
 
 def jaw_line(jaw: np.ndarray, drop: float) -> np.ndarray:
-    """The source's jaw line [len(JAW), 2] lowered, most at the chin, for a lower lip ``drop``
-    pixels below the source's own. It is never raised: a chin drawn above the source's own leaves
-    the old one showing below it (a double chin); a closing mouth moves its lower lip alone."""
-    return jaw + np.c_[np.zeros(len(jaw)), max(drop, 0.0) * 0.7 * CHIN_WEIGHT]
+    """The source's jaw line [len(JAW), 2] moved down, most at the chin, for a lower lip ``drop``
+    pixels below the source's own (up for a negative drop: a mouth closing where the source's is
+    open raises its chin, or the face still reads open). The region to redraw reaches down to the
+    lower of the two jaw lines, so the old chin is redrawn too."""
+    return jaw + np.c_[np.zeros(len(jaw)), drop * 0.7 * CHIN_WEIGHT]
 
 
 def shows_teeth(crop: np.ndarray, lips: np.ndarray) -> bool:
@@ -218,6 +225,7 @@ class ExemplarRenderer:
         pad = 0.25 * np.ptp(both[:, 0])
         fine = (*(both.min(0) - pad), both.max(0)[0] + pad, both.max(0)[1] + 2 * pad)
         mx, my = warp_maps(tps_fit(np.concatenate(dst + [corners]), np.concatenate(src + [corners])), S, fine)
+        part_lips(mx, my, fine, inner_lips(lips), inner_lips(ex_lips))
         # ROI pixel -> crop pixel (affine) -> exemplar pixel (TPS): the affine step is a
         # warpAffine of the TPS maps themselves, so the exemplar is resampled only once
         x0, y0 = region.box[:2]

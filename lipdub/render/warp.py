@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+EDGE = 0.5  # exemplar pixels kept between a lip sampled outside the mouth and its inner edge (soft)
+
 
 def _u(r2: np.ndarray) -> np.ndarray:
     return r2 * np.log(np.maximum(r2, 1e-12))
@@ -63,3 +65,34 @@ def warp_maps(model, size: int, fine: tuple, step: int = 8) -> tuple[np.ndarray,
         mx[y0:y1, x0:x1] = out[:, 0].reshape(gx.shape)
         my[y0:y1, x0:x1] = out[:, 1].reshape(gx.shape)
     return mx, my
+
+
+def _curve(pts: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """y of the polyline through ``pts`` [N, 2] at ``x`` (ends held)."""
+    o = np.argsort(pts[:, 0])
+    return np.interp(x, pts[o, 0], pts[o, 1])
+
+
+def part_lips(mx: np.ndarray, my: np.ndarray, box: tuple, tgt: tuple, ex: tuple) -> None:
+    """Make the warp maps (output crop pixel -> exemplar pixel, [size + 1, size + 1], changed in
+    place inside ``box``) part the lips where the target parts them. A smooth warp cannot squeeze
+    an exemplar's open mouth into a target's shut one (its teeth show between the closed lips) nor
+    open a shut one: between the target's inner lips, each column now samples the exemplar's
+    mouth between its inner lips, top to bottom, and outside them never samples inside it.
+
+    tgt, ex: (upper, lower) inner-lip polylines [N, 2] in output and exemplar pixels, each running
+    from mouth corner to mouth corner."""
+    x0, y0, x1, y1 = (int(np.clip(v, 0, n)) for v, n in zip(np.round(box), 2 * my.shape[::-1]))
+    lo, hi = max(x0, int(np.ceil(tgt[0][:, 0].min()))), min(x1, int(np.floor(tgt[0][:, 0].max())) + 1)
+    if hi <= lo or y1 <= y0:
+        return
+    cols = np.arange(lo, hi, dtype=np.float64)
+    top, bot = _curve(tgt[0], cols), np.maximum(_curve(tgt[1], cols), _curve(tgt[0], cols))
+    y = np.arange(y0, y1, dtype=np.float64)[:, None]
+    t = (y - top) / np.maximum(bot - top, 1e-3)  # 0 at the target's upper inner lip, 1 at its lower
+    sx = mx[y0:y1, lo:hi].astype(np.float64)
+    sy = my[y0:y1, lo:hi].astype(np.float64)
+    e_top, e_bot = _curve(ex[0], sx), _curve(ex[1], sx)
+    e_bot = np.maximum(e_bot, e_top)
+    my[y0:y1, lo:hi] = np.where(t <= 0, np.minimum(sy, e_top - EDGE),
+                                np.where(t >= 1, np.maximum(sy, e_bot + EDGE), e_top + t * (e_bot - e_top)))

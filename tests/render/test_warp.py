@@ -55,3 +55,33 @@ def test_warp_maps_open_a_gap_of_a_few_pixels_as_wide_as_the_controls_ask():
     assert _opened_gap(coarse) < 2.0
     # outside the fine box it is the coarse grid's interpolation
     np.testing.assert_allclose(mx[:20], coarse[0][:20], atol=1e-3)
+
+
+def test_part_lips_shuts_an_open_exemplar_and_opens_onto_its_mouth():
+    """Teeth 5 px tall between the exemplar's lips: a target shut to a 0.5 px gap shows at most
+    the one pixel row inside that gap (a smooth warp alone leaves 3 px of teeth between closed
+    lips); a target open 8 px shows teeth over most of it."""
+    import cv2
+
+    from lipdub.render.warp import part_lips, warp_maps
+
+    img = np.full((144, 144, 3), 180, np.uint8)
+    img[60:68] = img[73:81] = (150, 60, 60)
+    img[68:73] = 240  # the mouth's inside, its inner lips at y 67.5 and 72.5
+    xs = np.arange(50, 95, 3.0)
+    rows = lambda *ys: np.concatenate([np.c_[xs, np.full_like(xs, y)] for y in ys])
+    corners = np.array([[0, 0], [144, 0], [0, 144], [144, 144]], float)
+    box = (30, 40, 110, 100)
+
+    def teeth(gap, part):
+        m = tps_fit(np.concatenate([rows(70 - gap / 2, 70 + gap / 2, 59, 81), corners]),
+                    np.concatenate([rows(67.5, 72.5, 60, 81), corners]))
+        mx, my = warp_maps(m, 144, box)
+        if part:
+            part_lips(mx, my, box, (rows(70 - gap / 2), rows(70 + gap / 2)), (rows(67.5), rows(72.5)))
+        out = cv2.remap(img, mx, my, cv2.INTER_CUBIC).astype(float)
+        return np.clip((out[50:90, 72].mean(1) - 180) / 60, 0, 1).sum()
+
+    assert teeth(0.5, part=False) > 2.5
+    assert teeth(0.5, part=True) < 1.5
+    assert teeth(8.0, part=True) > 6.5
