@@ -27,7 +27,8 @@ from .warp import part_lips, tps_fit, warp_maps
 LIP_SIGMA = 0.03  # canonical units (inter-ocular distance = 1)
 POSE_SIGMA = 0.06
 OPEN_SIGMA = 0.005  # inner-lip opening below the target's, canonical units (above it counts half)
-SWITCH_COST = 20.0  # cost of jumping to a non-consecutive exemplar, in unary units
+SWITCH_COST = 5.0  # cost of jumping to a non-consecutive exemplar, in unary units (at 20 the
+# source's own run of mouths outweighed clear misses of the target)
 CANDIDATES = 24
 FADE = 2  # frames of cross-fade after a jump to another exemplar
 CHIN_WEIGHT = np.exp(-((np.arange(len(JAW)) - JAW.index(CHIN)) / 5.0) ** 2)  # how much each jaw point drops
@@ -220,12 +221,9 @@ class ExemplarRenderer:
             src.append(ex_lips[UPPER_INNER[1:-1]] + hang)
         S = self.space.size
         corners = np.array([[0, 0], [S, 0], [0, S], [S, S], [S / 2, 0], [0, S / 2], [S, S / 2], [S / 2, S]], float)
-        # exact around the lips, old and new, and down to the jaw's drop below them
-        both = np.concatenate([lips, ex_lips])
-        pad = 0.25 * np.ptp(both[:, 0])
-        fine = (*(both.min(0) - pad), both.max(0)[0] + pad, both.max(0)[1] + 2 * pad)
-        mx, my = warp_maps(tps_fit(np.concatenate(dst + [corners]), np.concatenate(src + [corners])), S, fine)
-        part_lips(mx, my, fine, inner_lips(lips), inner_lips(ex_lips))
+        mx, my = warp_maps(tps_fit(np.concatenate(dst + [corners]), np.concatenate(src + [corners])), S)
+        pad = 0.25 * np.ptp(lips[:, 0])
+        part_lips(mx, my, (*(lips.min(0) - pad), *(lips.max(0) + pad)), inner_lips(lips), inner_lips(ex_lips))
         # ROI pixel -> crop pixel (affine) -> exemplar pixel (TPS): the affine step is a
         # warpAffine of the TPS maps themselves, so the exemplar is resampled only once
         x0, y0 = region.box[:2]

@@ -1,6 +1,6 @@
-"""Thin-plate-spline warps: evaluated on a coarse grid where they are smooth, and exactly at
-every pixel around the lips, where upper and lower lip move apart across a gap of a few pixels
-(a coarse grid interpolates that gap away: a mouth that should open 3 px opens 1)."""
+"""Thin-plate-spline warps, evaluated on a coarse grid (smooth, so a coarse grid is exact enough)
+except across the mouth, where upper and lower lip move apart across a gap of a few pixels: no
+smooth warp opens a 1 px gap to 3 px or shuts an open mouth's teeth away (part_lips does)."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,22 +49,16 @@ def coarse_map(model, size: int, step: int = 8) -> tuple[np.ndarray, np.ndarray,
     return out[:, 0].reshape(gx.shape).astype(np.float32), out[:, 1].reshape(gx.shape).astype(np.float32), step
 
 
-def warp_maps(model, size: int, fine: tuple, step: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """The warp at every pixel of [0, size]^2: (map_x, map_y) [size + 1, size + 1] float32,
-    exact inside the box ``fine`` (x0, y0, x1, y1) and interpolated from a coarse grid outside."""
+def warp_maps(model, size: int, step: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The warp at every pixel of [0, size]^2, interpolated from a coarse grid: (map_x, map_y)
+    [size + 1, size + 1] float32."""
     import cv2
 
     mx, my, step = coarse_map(model, size, step)
     up = np.array([[1.0 / step, 0, 0], [0, 1.0 / step, 0]])  # full pixel -> coarse grid, corners aligned
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    mx, my = (cv2.warpAffine(m, up, (size + 1, size + 1), flags=flags, borderMode=cv2.BORDER_REPLICATE) for m in (mx, my))
-    x0, y0, x1, y1 = (int(np.clip(v, 0, size + 1)) for v in np.round(fine))
-    if x1 > x0 and y1 > y0:
-        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
-        out = tps_eval(model, np.c_[gx.ravel(), gy.ravel()]).astype(np.float32)
-        mx[y0:y1, x0:x1] = out[:, 0].reshape(gx.shape)
-        my[y0:y1, x0:x1] = out[:, 1].reshape(gx.shape)
-    return mx, my
+    return tuple(cv2.warpAffine(m, up, (size + 1, size + 1), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+                 for m in (mx, my))
 
 
 def _curve(pts: np.ndarray, x: np.ndarray) -> np.ndarray:

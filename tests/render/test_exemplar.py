@@ -21,6 +21,18 @@ def test_viterbi_follows_exact_matches_and_prefers_continuity():
     assert list(path) == [0, 2]
 
 
+def test_continuing_the_source_video_does_not_outweigh_a_clear_miss_of_the_target():
+    """The exemplar continuing the source's run misses the target's lips by 10 unary units (a
+    shift of 0.095 inter-ocular distances); another part of the video matches exactly: the path
+    jumps there rather than keep the source's own mouth."""
+    rng = np.random.default_rng(1)
+    ex = rng.normal(0, 0.2, (30, 40, 2))
+    ex[20] = ex[4] + [0.095, 0.0]
+    target = np.stack([ex[3], ex[20]])
+    path = choose_exemplars(target, np.zeros((2, 3)), ex, np.zeros((30, 3)), np.arange(30))
+    assert list(path) == [3, 20]
+
+
 def test_an_exemplar_shut_tighter_than_the_target_loses_to_one_open_wider():
     """Equally far in lip shape, the wider one wins: warping it shut keeps its lips; stretching
     a tighter one open would smear its lips over where the teeth should show."""
