@@ -35,6 +35,12 @@ SMOOTH_S = 0.06  # zero-phase Gaussian over time (1.5 frames at 25 fps): motion 
 # directions with under 4 s of reference speech it lowered the motion r by 0.013; from 4 s on it
 # was neutral to slightly positive. Its weight grows with the reference's speech, full from here.
 STYLE_FULL_S = 20.0
+# The corpus has no digital silence inside its clips, and over it the model leaves the mouth near
+# the speaker's mean, half open; a synthesiser's or an edited track's silence (this far below
+# its speech, and unvoiced) rests in the speaker's closed shape instead. Room noise in a real
+# recording's pauses sits well above this, where the model's own closures are better (gating
+# every unvoiced frame lowered the motion r on ../shared/bench from 0.43 to 0.37).
+SILENCE_DB = -50.0
 MAX_REF = 3000  # reference frames attended to (evenly subsampled beyond that)
 CHUNK = 4096  # output frames per attention block (memory: CHUNK x MAX_REF floats)
 MIN_OPENING_SD = 0.004  # canonical units: below this a reference does not move (a photo)
@@ -192,9 +198,10 @@ def reference(pack: StylePack, max_ref: int = MAX_REF) -> tuple[np.ndarray, np.n
 
 
 def predict(feats: AudioFeatures, pack: StylePack, weights=None, smooth_s: float = SMOOTH_S) -> LipMotion:
-    """LipMotion [T, 40, 2] for the frames of ``feats`` in the style of ``pack``. Silence needs no
-    gate: the model closes the mouth where nothing is said (resting past the end of the audio is
-    the pipeline's, lipdub.pipeline.settle)."""
+    """LipMotion [T, 40, 2] for the frames of ``feats`` in the style of ``pack``. Only digital-like
+    silence (SILENCE_DB) is gated to the rest shape: in a recording's pauses the model's own
+    closures follow the real lips better (long pauses and the end of the audio rest in
+    lipdub.pipeline.settle)."""
     net = model(weights)
     T = len(feats)
     if T == 0:
@@ -210,9 +217,13 @@ def predict(feats: AudioFeatures, pack: StylePack, weights=None, smooth_s: float
                          f"expects {net.cfg.feat_dim} (a pack of another lipdub? run lipdub prepare-style again)")
     speech_s = float(np.sum(np.asarray(pack.voiced) >= 0.5) / float(pack.fps)) if len(pack.voiced) else 0.0
     lips = net(x, ref_x, ref_lips, style_weight=min(1.0, speech_s / STYLE_FULL_S)).astype(np.float64)
+    lips = _with_speaker_spread(lips, ref_lips, feats.voiced)
+    silent = (np.asarray(feats.voiced) < 0.5) & (np.asarray(feats.energy) < SILENCE_DB)
+    if silent.any():
+        g = np.clip(gaussian_smooth(silent.astype(np.float64), 1.0), 0, 1)[:, None, None]
+        lips = g * np.asarray(pack.rest_lips, np.float64)[None] + (1 - g) * lips
     if smooth_s:
         lips = gaussian_smooth(lips, smooth_s * float(feats.fps))
-    lips = _with_speaker_spread(lips, ref_lips, feats.voiced)
     return LipMotion(lips=lips.astype(np.float32), engine="stage1")
 
 
