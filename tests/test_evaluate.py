@@ -69,7 +69,7 @@ def test_self_as_truth(clips):
 def test_truth_differs_from_other_video(clips):
     source, speech, dubbed, _ = clips
     res = ev.evaluate(dubbed, truth=source, audio=speech)  # the source keeps its own (closed) mouth
-    assert res["lmd"] > 1.0 and res["open_corr"] < 0.9
+    assert res["lmd"] > 0.5 and res["open_corr"] < 0.9  # the same video scores 0
     assert res["av_corr"] > 0.5 and res["audio"] == str(speech)  # --audio given: both kinds of figures
     assert any("frames" in w for w in res["warnings"])  # 46 dubbed frames vs 38 source frames
 
