@@ -20,8 +20,8 @@ EXIT_WITHIN_S = 3.0  # the bar is 2 s; a little slack for a loaded test machine
 
 @pytest.fixture(scope="module")
 def inputs(synth, tmp_path_factory):
-    """A 6 s face video (so the writing phase lasts a while) and a 6 s tone."""
-    return synth.face_video(seconds=6.0), synth.wav(seconds=6.0)
+    """A 12 s face video (so the writing phase lasts a while: the run must not end before the signal) and a 12 s tone."""
+    return synth.face_video(seconds=12.0), synth.wav(seconds=12.0)  # long enough to be signalled while writing
 
 
 def _start(folder: Path, video: Path, audio: Path) -> subprocess.Popen:
