@@ -15,7 +15,7 @@ from typing import Callable
 Progress = Callable[[str, int, int], None] | None
 
 # Model/training presets for `lipdub train motion --preset`: "small" suits a few minutes of video
-# per speaker and a few dozen speakers (../shared/data); "base" suits HDTF/VoxCeleb2-scale data.
+# per speaker and a few dozen speakers; "base" suits HDTF/VoxCeleb2-scale data.
 MOTION_PRESETS = {
     "small": (dict(d_model=64, n_layers=2, dropout=0.2), dict(feat_noise=0.3, weight_decay=0.05)),
     "base": (dict(d_model=128, n_layers=3, dropout=0.1), dict(feat_noise=0.1, weight_decay=0.01)),

@@ -1,4 +1,4 @@
-"""Cross-half motion benchmark on preprocessed shards (held-out speakers or ../shared/data/clips).
+"""Cross-half motion benchmark on preprocessed shards of clips a model was not trained on.
 
 As ../shared/bench does with whole dubs: each clip (its first ``max_seconds``) is split into
 halves; one half is the style reference, the lips of the other half are predicted from that
@@ -96,11 +96,11 @@ def benchmark(data_dir, clips: list[str] | None = None, weights=None, engine: st
 
     kw = {"weights": weights} if weights is not None else {}
     fn = lambda f, p: predict(f, p, engine=engine, **kw).lips  # noqa: E731
-    paths = [Path(data_dir) / f"{c}.npz" for c in clips] if clips else sorted(Path(data_dir).glob("*.npz"))
+    from lipdub.train.motion import shard_paths
+
+    paths = [Path(data_dir) / f"{c}.npz" for c in clips] if clips else shard_paths(data_dir)
     rows = []
     for path in paths:
-        if path.name.startswith("speech-v"):
-            continue
         for swap in (False, True):
             rows.append(dict(direction="B<-A" if not swap else "A<-B", **cross_half(path, fn, swap, pitch)))
     return rows
@@ -114,8 +114,9 @@ def main(argv=None) -> None:
     ap.add_argument("--pitch", type=float, default=0.0)
     ap.add_argument("--exclude", action="append", default=[], help="clip to leave out (repeatable)")
     a = ap.parse_args(argv)
-    clips = [p.stem for p in sorted(Path(a.shards).glob("*.npz"))
-             if not p.name.startswith("speech-v") and p.stem not in a.exclude]
+    from lipdub.train.motion import shard_paths
+
+    clips = [p.stem for p in shard_paths(a.shards) if p.stem not in a.exclude]
     rows = benchmark(a.shards, clips, a.weights, a.engine, a.pitch)
     for r in rows:
         print(json.dumps(r))

@@ -53,12 +53,6 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return y
 
 
-def clip_alone(audio: np.ndarray, fps: Fraction, n_frames: int) -> np.ndarray:
-    from lipdub.audio.speech import speech_states
-
-    return speech_states(audio, fps, n_frames)
-
-
 def tape(clips: list[tuple[str, np.ndarray, Fraction, int]], rng: np.random.Generator) -> dict:
     """{name: [T, 512] float16} for clips (name, float32 audio, fps, frames) laid on one augmented tape."""
     from lipdub.audio import speech
@@ -94,11 +88,13 @@ def load_speech(data_dir, names_audio: list[tuple[str, np.ndarray, Fraction, int
                     out.append({k: z[k] for k in z.files})
                     continue
         if v == 0:
+            from lipdub.audio.speech import speech_states
+
             feats = {}
             for i, (name, x, fps, n) in enumerate(names_audio):
                 if progress:
                     progress("speech features", i, len(names_audio))
-                feats[name] = clip_alone(x, fps, n)
+                feats[name] = speech_states(x, fps, n)
         else:
             if progress:
                 progress(f"speech features (tape {v})", 0, 1)
