@@ -29,7 +29,7 @@ def _track(info: VideoInfo, stage: str, progress: Progress | None, template=None
     lm = Landmarker()
     dets = Detections()
     try:
-        for t, frame in enumerate(iter_frames(info)):
+        for t, frame in enumerate(iter_frames(info, yuv=True)):
             dets.append(lm(frame))
             if progress and (t % 10 == 0 or t == info.n_frames - 1):
                 progress(stage, t + 1, info.n_frames)

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from .background import beside
 from .errors import InputError, NoFaceError, StillImageError
 from .length import POLICIES, fit_audio, plan
 from .media import still
@@ -253,15 +254,18 @@ def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, devic
                 # it is 230 MB, so no copy of it is held past this stage
                 out_audio = AudioTrack(fit_audio(new_audio.samples, lp.audio_samples), new_audio.sample_rate, audio)
                 del new_audio
-                feats = frame_features(out_audio, info.fps, lp.n_out, phones=True)
                 wav = write_float_wav(out_audio, work / "audio.wav")
+                # its features are computed beside the video's analysis (on the second core)
+                feats = beside(frame_features, out_audio, info.fps, lp.n_out, phones=True)
                 del out_audio
+            track, pack = _analysis(video, info, style, face, part, clock, warnings, progress)
+            with clock("features"):
+                feats = feats.result()
                 if feats.speech_from == "phones":
                     warnings.append(f"{audio}: the voice detector hears almost no speech in it (music or noise "
                                     "under the voice?): the mouth follows the recognised phones instead")
                 if not (feats.voiced >= 0.5).any():
                     warnings.append(f"{audio}: the audio has no speech: the mouth stays closed")
-            track, pack = _analysis(video, info, style, face, part, clock, warnings, progress)
             found = float(np.mean(track.found))
             if found < 1.0:
                 warnings.append(f"{video}: no face in {int(np.sum(~track.found))} of {len(track)} frames; "
@@ -455,6 +459,8 @@ def _long_pauses(silent: np.ndarray, n: int) -> np.ndarray:
 def _render_frames(frames, a: int, b: int, renderer, lp, writer, want: set, progress: Progress | None) -> dict:
     """Render output frames a..b-1 (``frames`` yields their source frames) into ``writer``.
     Returns {out_t: (source frame, dubbed frame)} for the output frames in ``want``."""
+    from .media.frame import as_rgb
+
     shots = {}
     step = max(1, lp.n_out // 200)
     for t in range(a, b):
@@ -462,7 +468,7 @@ def _render_frames(frames, a: int, b: int, renderer, lp, writer, want: set, prog
         dubbed = renderer.render(frame, t, int(lp.src_index[t]))
         writer.write(dubbed)
         if t in want:
-            shots[t] = (frame.copy(), np.array(dubbed, copy=True))
+            shots[t] = (as_rgb(frame).copy(), as_rgb(dubbed).copy())
         if progress and (t % step == 0 or t == lp.n_out - 1):
             progress("render", t + 1, lp.n_out)
     return shots
@@ -479,7 +485,7 @@ def _render_to(out: Path, info: VideoInfo, lp, renderer, wav: Path, crf: int,
     with atomic_output(out, replace=replace) as tmp_out:
         with VideoWriter(tmp_out, info.width, info.height, info.fps, crf=crf, like=info, audio=wav,
                          container=out.suffix) as writer, \
-                contextlib.closing(read_frames(info, lp.src_index)) as frames:
+                contextlib.closing(read_frames(info, lp.src_index, yuv=True)) as frames:
             return _render_frames(frames, 0, lp.n_out, renderer, lp, writer, set(moments), progress)
 
 
@@ -503,7 +509,7 @@ def _render_segments(out: Path, part, info: VideoInfo, lp, renderer, wav: Path, 
     start = part.bounds(done)[0]
     if progress and start:
         progress("render", start, lp.n_out)
-    with contextlib.closing(read_frames(info, lp.src_index[start:])) as frames:
+    with contextlib.closing(read_frames(info, lp.src_index[start:], yuv=True)) as frames:
         for k in range(done, part.n_segments):
             a, b = part.bounds(k)
             b = min(b, lp.n_out)

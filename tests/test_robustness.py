@@ -118,11 +118,11 @@ def test_several_faces(synth, tmp_path, speech):
 
 # 2. faces too small for the landmarker ---------------------------------------------------------
 def test_face_too_small(synth, tmp_path):
-    """A ~24 px face in a 320x240 frame: a clear no-face error naming the file, or a pass-through
+    """A ~14 px face in a 320x240 frame: a clear no-face error naming the file, or a pass-through
     with a warning: one of the two documented outcomes, never a crash or a silent result."""
     folder = tmp_path / "in"
     folder.mkdir()
-    video = from_face(synth, folder, "tiny.mp4", "[0:v]scale=80:80,pad=320:240:120:80:color=gray", seconds=1.0)
+    video = from_face(synth, folder, "tiny.mp4", "[0:v]scale=40:40,pad=320:240:140:100:color=gray", seconds=1.0)
     before = video.read_bytes()
     out = tmp_path / "out.mp4"
     r, s = dub(video, synth.wav(), out)

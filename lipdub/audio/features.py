@@ -14,6 +14,7 @@ HOP = 160  # 10 ms
 WIN = 400  # 25 ms
 N_FFT = 512
 N_MELS = 40
+MUSIC_VAD_SHARE = 0.3  # below this share of voiced frames, speech over music is suspected
 
 
 @lru_cache(maxsize=4)
@@ -91,7 +92,7 @@ def frame_features(track: AudioTrack, fps: Fraction, n_frames: int, voiced: np.n
 
         voiced = voice_activity(track, fps, n_frames)
     speech_from = "vad"
-    if phones:
+    if phones and float(np.mean(np.asarray(voiced) >= 0.5)) < MUSIC_VAD_SHARE:  # else it cannot change anything
         heard = speech_frames(track, fps, n_frames)
         if heard is not None and _music_under_speech(voiced, heard):
             voiced, speech_from = heard, "phones"
@@ -116,4 +117,4 @@ def _music_under_speech(voiced: np.ndarray, phone_speech: np.ndarray) -> bool:
     music or noise, which the detector takes for non-speech (on clean speech the two agree within
     a few per cent: ../shared/data's tracks in seven languages)."""
     vad, rec = float(np.mean(voiced >= 0.5)), float(np.mean(phone_speech >= 0.5))
-    return vad < 0.3 and rec >= max(0.5, 2 * vad)
+    return vad < MUSIC_VAD_SHARE and rec >= max(0.5, 2 * vad)

@@ -22,6 +22,7 @@ import numpy as np
 from .. import interrupt
 from ..errors import InputError, MediaError
 from ..types import VideoInfo
+from .frame import YuvFrame
 from .probe import check_interrupted, stream_extra
 from .proc import POLL_S, popen, tool_path
 from .proc import wait as wait_child
@@ -34,6 +35,16 @@ SKIP_FRAMES = 48
 PREFETCH = 3
 # How long cleanup waits for a background thread (it polls every POLL_S, so this is plenty).
 JOIN_S = 2.0
+
+
+def _pipe_size(frame_bytes: int) -> int:
+    """Pipe buffer for frames of ``frame_bytes``: one frame if the system allows it (a 64 KB pipe
+    makes ffmpeg and lipdub wait on each other dozens of times a frame)."""
+    try:
+        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    except (OSError, ValueError):
+        limit = 1 << 20
+    return max(1 << 16, min(frame_bytes, limit))
 
 
 def _tail(fh) -> str:
@@ -126,8 +137,9 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
     return False
 
 
-def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.ndarray]:
-    """Up to ``count`` frames from one ffmpeg process (fewer if the file ends). A background
+def _decode(info: VideoInfo, start: int, count: int, seek: bool, yuv: bool = False) -> Iterator[np.ndarray]:
+    """Up to ``count`` frames from one ffmpeg process (fewer if the file ends), as YuvFrames when
+    ``yuv`` and the pipe carries yuv420p, else RGB arrays. A background
     thread reads and converts up to PREFETCH frames ahead, so decoding overlaps the caller's work.
     Raises _SeekMissed before the first frame when the seek landed elsewhere, MediaError when
     ffmpeg fails outright."""
@@ -141,7 +153,7 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
     nbytes = w * h * 3 // 2 if pix == "yuv420p" else w * h * 3
     err = tempfile.TemporaryFile()
     try:
-        proc = popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        proc = popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, pipesize=_pipe_size(nbytes))
     except FileNotFoundError:
         err.close()
         raise MediaError("ffmpeg not found; install ffmpeg (e.g. apt-get install ffmpeg)") from None
@@ -152,7 +164,7 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
         error = None
         try:
             for _ in range(count):
-                buf = bytearray(nbytes)
+                buf = np.empty(nbytes, np.uint8)
                 view, filled = memoryview(buf), 0
                 while filled < nbytes:
                     n = proc.stdout.readinto(view[filled:])
@@ -162,9 +174,10 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
                 if filled < nbytes or stop.is_set():
                     break
                 if pix == "yuv420p":
-                    frame = cv2.cvtColor(np.frombuffer(buf, np.uint8).reshape(h * 3 // 2, w), cv2.COLOR_YUV2RGB_I420)
+                    frame = buf.reshape(h * 3 // 2, w)
+                    frame = YuvFrame(frame) if yuv else cv2.cvtColor(frame, cv2.COLOR_YUV2RGB_I420)
                 else:
-                    frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+                    frame = buf.reshape(h, w, 3)
                 if not _put(frames, frame, stop):
                     return
         except Exception as e:  # handed to the consumer
@@ -210,10 +223,11 @@ def _decode(info: VideoInfo, start: int, count: int, seek: bool) -> Iterator[np.
         err.close()
 
 
-def iter_frames(info: VideoInfo, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+def iter_frames(info: VideoInfo, start: int = 0, stop: int | None = None, yuv: bool = False) -> Iterator[np.ndarray]:
     """Yield frames start..stop-1 (default: to info.n_frames), each a fresh writable RGB uint8
-    array [info.height, info.width, 3]. Exactly ``stop - start`` frames come out: when the file
-    ends a frame or two early (container estimates), the last frame is repeated; when it ends much
+    array [info.height, info.width, 3] (yuv: a lipdub.media.frame.YuvFrame where the video's size
+    allows, which the helpers there, VideoWriter and the renderers take as they take RGB).
+    Exactly ``stop - start`` frames come out: when the file ends a frame or two early (container estimates), the last frame is repeated; when it ends much
     earlier, InputError (truncated file). One ffmpeg process, closed when the generator is."""
     stop = info.n_frames if stop is None else min(int(stop), info.n_frames)
     start = max(0, int(start))
@@ -221,12 +235,12 @@ def iter_frames(info: VideoInfo, start: int = 0, stop: int | None = None) -> Ite
     if count <= 0:
         return
     got, last = 0, None
-    gen = _decode(info, start, count, seek=True)
+    gen = _decode(info, start, count, seek=True, yuv=yuv)
     try:
         try:
             first = next(gen, None)
         except _SeekMissed:  # the demuxer could not seek there: decode from the start instead
-            gen = _decode(info, start, count, seek=False)
+            gen = _decode(info, start, count, seek=False, yuv=yuv)
             first = next(gen, None)
         if first is not None:
             last, got = first, 1
@@ -242,19 +256,20 @@ def iter_frames(info: VideoInfo, start: int = 0, stop: int | None = None) -> Ite
             raise InputError(f"{info.path}: video ends early: decoded {start + got} of {info.n_frames} "
                              "frames (truncated or corrupt file?)")
         for _ in range(count - got):
-            yield last.copy()
+            yield YuvFrame(last.yuv.copy()) if isinstance(last, YuvFrame) else last.copy()
 
 
-def read_frames(info: VideoInfo, schedule) -> Iterator[np.ndarray]:
+def read_frames(info: VideoInfo, schedule, yuv: bool = False) -> Iterator[np.ndarray]:
     """Yield source frames in the order of ``schedule`` ([n] ints in [0, info.n_frames)), one per
     entry. Forward runs (steps of 0 or +1, small jumps; larger jumps seek) stream from one decoder; backward runs
     (ping-pong) are decoded forwards in chunks of bounded memory (BACKWARD_CHUNK_BYTES) after a
     seek and played back from the chunk. Repeated indices yield the same array object: treat
-    yielded frames as read-only or copy them."""
+    yielded frames as read-only or copy them. yuv: as for iter_frames."""
     sched = np.asarray(schedule, dtype=np.int64).reshape(-1)
     if len(sched) and (sched.min() < 0 or sched.max() >= info.n_frames):
         raise ValueError(f"schedule indexes frames {sched.min()}..{sched.max()} of {info.n_frames}")
-    chunk = max(4, BACKWARD_CHUNK_BYTES // (info.width * info.height * 3))
+    frame_bytes = info.width * info.height * 3 // (2 if yuv and _yuv_path(info) else 1)
+    chunk = max(4, BACKWARD_CHUNK_BYTES // frame_bytes)
     cache: dict[int, np.ndarray] = {}
     fwd, fwd_pos = None, -1  # open forward decoder and the index of the frame it yields next
     try:
@@ -271,7 +286,7 @@ def read_frames(info: VideoInfo, schedule) -> Iterator[np.ndarray]:
                     m += 1
                 lo = max(int(sched[m]), i - chunk + 1)
                 cache = {}  # free the previous chunk before decoding the next
-                gen = iter_frames(info, lo, i + 1)
+                gen = iter_frames(info, lo, i + 1, yuv)
                 try:
                     cache = dict(zip(range(lo, i + 1), gen))
                 finally:
@@ -280,7 +295,7 @@ def read_frames(info: VideoInfo, schedule) -> Iterator[np.ndarray]:
             if fwd is None or i < fwd_pos or i - fwd_pos > SKIP_FRAMES:
                 if fwd is not None:
                     fwd.close()
-                fwd, fwd_pos = iter_frames(info, i), i
+                fwd, fwd_pos = iter_frames(info, i, yuv=yuv), i
             while fwd_pos < i:
                 next(fwd)
                 fwd_pos += 1
@@ -364,7 +379,8 @@ class VideoWriter:
         cmd += [*muxer_args(self.container), tool_path(self.path)]
         self._err = tempfile.TemporaryFile()
         try:
-            self._proc = popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
+            self._proc = popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err,
+                               pipesize=_pipe_size(self.out_width * self.out_height * 3 // 2))
         except FileNotFoundError:
             raise MediaError("ffmpeg not found; install ffmpeg (e.g. apt-get install ffmpeg)") from None
         self._queue = queue.Queue(maxsize=self.QUEUE)
@@ -398,7 +414,15 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Append one RGB uint8 frame [height, width, 3] (converted before this returns, so the
-        caller may reuse the array)."""
+        caller may reuse the array) or a YuvFrame of that size (sent as it is: do not change it)."""
+        if isinstance(frame, YuvFrame):
+            if frame.shape != (self.out_height, self.out_width, 3):
+                raise ValueError(f"frame {frame.shape} != ({self.out_height}, {self.out_width}, 3)")
+            if self._failed:
+                self._raise_failure()
+            self._put(memoryview(frame.yuv).cast("B"))
+            self.frames += 1
+            return
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame {frame.shape} {frame.dtype} != ({self.height}, {self.width}, 3) uint8")
         if self._failed:

@@ -95,11 +95,13 @@ class Compositor:
         return new + self._offset
 
     def blend(self, frame: np.ndarray, region: Region, new: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """frame with ``new`` ([h, w, 3] float32 over the region's ROI) blended in."""
+        """frame (RGB or a YuvFrame; a new one of its kind) with ``new`` ([h, w, 3] float32 over the
+        region's ROI) blended in."""
+        from ..media.frame import paste
+        from ..media.frame import region as box_of
+
         x0, y0, x1, y1 = region.box
         mask = feather(region) if mask is None else mask
-        old = frame[y0:y1, x0:x1].astype(np.float32)
+        old = box_of(frame, x0, y0, x1, y1).astype(np.float32)
         new = self.match_colour(new, old, mask)
-        out = frame.copy()
-        out[y0:y1, x0:x1] = np.clip(old + mask[..., None] * (new - old) + 0.5, 0, 255).astype(np.uint8)
-        return out
+        return paste(frame, x0, y0, np.clip(old + mask[..., None] * (new - old) + 0.5, 0, 255).astype(np.uint8))

@@ -185,6 +185,9 @@ class NeuralRenderer:
     def render(self, frame: np.ndarray, out_t: int, src_t: int) -> np.ndarray:
         from lipdub.face import geometry as G
 
+        from ..media.frame import as_rgb
+
+        frame = as_rgb(frame)  # the diffusion model works on the whole crop in RGB
         tr = self.track
         if src_t >= len(tr) or not tr.found[src_t] or out_t >= len(self.motion):
             return frame

@@ -69,15 +69,17 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     videos are comparable). Returns (None, None) when no face is found in any frame.
     """
     from ..face.detect import Detections, Landmarker
+    from ..media.frame import same_picture
     from ..media.video import iter_frames
 
     voiced = feats = None
-    if audio is not None and info.n_frames:  # first, so the audio (230 MB an hour) is not held during the pass
+    own = None
+    if audio is not None and info.n_frames:
         from ..audio.features import frame_features
+        from ..background import beside
 
-        af = frame_features(audio, info.fps, info.n_frames)  # iter_frames yields exactly n_frames
-        feats, voiced = af.feats, af.voiced
-        del af, audio
+        own = beside(frame_features, audio, info.fps, info.n_frames)  # iter_frames yields exactly n_frames
+        del audio
     lm = Landmarker()
     dets = Detections()
     ex = _Exemplars()
@@ -85,8 +87,8 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     tmpl = template
     prev = faces = None
     try:
-        for t, frame in enumerate(iter_frames(info)):
-            if not _same_frame(frame, prev):  # a held frame (a photo, a freeze) has the same faces
+        for t, frame in enumerate(iter_frames(info, yuv=True)):
+            if not same_picture(frame, prev):  # a held frame (a photo, a freeze) has the same faces
                 faces = lm(frame)
             prev = frame
             dets.append(faces)
@@ -104,6 +106,10 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
         lm.close()
     if progress:
         progress("analyse", len(dets), len(dets))
+    if own is not None:
+        af = own.result()
+        feats, voiced = af.feats, af.voiced
+        del af, own
     if tmpl is None and template is None:
         first = next((dets[t] for t in range(len(dets)) if len(dets[t])), None)
         if first is not None:
@@ -119,18 +125,14 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     return track, _make_pack(info, track, ex, space, feats, voiced)
 
 
-def _same_frame(a: np.ndarray, b: np.ndarray | None) -> bool:
-    """Whether two frames are identical (a coarse look first: most frames differ there)."""
-    return b is not None and a.shape == b.shape and np.array_equal(a[::16, ::16], b[::16, ::16]) and np.array_equal(a, b)
-
-
 def _crop(frame: np.ndarray, f: np.ndarray, tmpl: np.ndarray, space: CropSpace) -> tuple[np.ndarray, np.ndarray]:
     """(mouth crop, face points in crop pixels) of the face with frame landmarks ``f``."""
     import cv2
 
+    from ..media.frame import warp
+
     to_crop = space.frame_to_crop(G.fit_similarity(f[RIGID], tmpl[RIGID]))
-    crop = cv2.warpAffine(frame, to_crop, (space.size, space.size), flags=cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REPLICATE)
+    crop = warp(frame, to_crop, (space.size, space.size), flags=cv2.INTER_CUBIC)
     return crop, G.apply(to_crop, f).astype(np.float32)
 
 
@@ -145,7 +147,7 @@ def _recrop(info: VideoInfo, track: FaceTrack, tmpl: np.ndarray) -> tuple["_Exem
     found = np.flatnonzero(track.found)
     space = CropSpace.from_template(tmpl, float(np.median([_iod_px(track, t) for t in found])))
     ex = _Exemplars()
-    for t, frame in enumerate(iter_frames(info)):
+    for t, frame in enumerate(iter_frames(info, yuv=True)):
         if track.found[t] and ex.wants(t):
             ex.add(t, *_crop(frame, track.points[t], tmpl, space), track.points[t])
     return ex, space
