@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .background import beside
+from .background import Background, beside
 from .errors import InputError, NoFaceError, StillImageError
 from .length import POLICIES, fit_audio, plan
 from .media import still
@@ -210,8 +210,11 @@ def _claim(locks: contextlib.ExitStack, outputs: list, overwrite: bool) -> None:
 
 def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, device, steps, sampler, preview,
          progress, overwrite, resume, t0, clock, warnings, lips_from=None) -> dict:
+    from .audio import speech
     from .media.probe import probe
 
+    # the speech model loads (0.5 s, 150 MB passing) while the inputs are probed and read
+    speech_model = Background(speech.encoder, name="lipdub-speech-model")
     with clock("probe"):
         try:
             info = probe(video)
@@ -255,6 +258,7 @@ def _dub(video, audio, out, style, engine, face, length_policy, crf, seed, devic
                 out_audio = AudioTrack(fit_audio(new_audio.samples, lp.audio_samples), new_audio.sample_rate, audio)
                 del new_audio
                 wav = write_float_wav(out_audio, work / "audio.wav")
+                speech_model.result()  # loaded (or its error raised) before the analysis starts
                 # its features are computed beside the video's analysis (on the second core)
                 feats = beside(frame_features, out_audio, info.fps, lp.n_out, phones=True)
                 del out_audio

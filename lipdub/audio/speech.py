@@ -137,11 +137,19 @@ def model_dir() -> Path | None:
             tmp.unlink()
 
 
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # one encode at a time (its threads are the machine's cores)
+_LOAD_LOCK = threading.Lock()
+
+
+def encoder():
+    """The model, loaded once however many threads ask for it at the same time (SpeechModelError
+    when its packages are missing or altered)."""
+    with _LOAD_LOCK:
+        return _load_encoder()
 
 
 @lru_cache(maxsize=1)
-def _encoder():
+def _load_encoder():
     import ctranslate2
 
     folder = model_dir()
@@ -196,7 +204,7 @@ def encode(window: np.ndarray) -> np.ndarray:
 
     n = min(2 * WINDOW, 2 * int(np.ceil((len(window) / HOP + TAIL_S * 100) / 2)))
     mel = ctranslate2.StorageView.from_array(np.ascontiguousarray(log_mel(window)[None, :, :n]))
-    model = _encoder()
+    model = encoder()
     with _LOCK:
         out = np.asarray(model.encode(mel, to_cpu=True), np.float32)[0]
     if len(out) < WINDOW:
