@@ -72,8 +72,7 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     from ..media.frame import same_picture
     from ..media.video import iter_frames
 
-    voiced = feats = None
-    own = None
+    voiced = feats = own = None
     if audio is not None and info.n_frames:
         from ..audio.features import frame_features
         from ..background import beside
