@@ -7,11 +7,25 @@ and whose rigid points are centred on the origin (x right, y down). Lip shapes l
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+
+class WeightsConfig:
+    """For a model's shape (a dataclass) that travels with its weights in the safetensors
+    metadata: ``to_dict()``, and ``from_dict(d)`` ignoring unknown keys and turning JSON lists
+    back into tuples."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
 
 
 @dataclass(frozen=True)

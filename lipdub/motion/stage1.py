@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import InputError
 from ..face.landmarks import LOWER_LIP, LOWER_MID, UPPER_MID, mouth_opening
 from ..smooth import gaussian_smooth
-from ..types import AudioFeatures, LipMotion, StylePack
+from ..types import AudioFeatures, LipMotion, StylePack, WeightsConfig
 
 FORMAT = "lipdub.stage1/1"
 FILENAME = "stage1.safetensors"
@@ -63,7 +63,7 @@ def available(explicit=None) -> bool:
 
 
 @dataclass
-class Stage1Config:
+class Stage1Config(WeightsConfig):
     """Shape of a Stage1Net; travels with the weights (safetensors metadata).
 
     feat_dim: D of the speech features (512 Whisper-base states). lip_dim: 80 = 40 points x 2.
@@ -79,16 +79,6 @@ class Stage1Config:
     attn_dim: int = 32
     dropout: float = 0.1
     lip_scale: float = 0.05
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Stage1Config":
-        known = {f.name for f in fields(cls)}
-        cfg = cls(**{k: v for k, v in d.items() if k in known})
-        cfg.dilations = tuple(cfg.dilations)
-        return cfg
 
     @property
     def receptive_radius(self) -> int:

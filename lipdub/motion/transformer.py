@@ -10,15 +10,17 @@ The module does no I/O and holds no inference loop (see lipdub.motion.neural).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..types import WeightsConfig
+
 
 @dataclass
-class MotionTransformerConfig:
+class MotionTransformerConfig(WeightsConfig):
     """Shape of a MotionTransformer. Travels with the weights (safetensors metadata).
 
     feat_dim: D of AudioFeatures.feats (voice activity is appended as one more channel).
@@ -37,14 +39,6 @@ class MotionTransformerConfig:
     ff_mult: int = 4
     dropout: float = 0.1
     lip_scale: float = 0.05
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MotionTransformerConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
     @property
     def receptive_radius(self) -> int:

@@ -9,6 +9,8 @@ import numpy as np
 
 from ..face import geometry as G
 from ..face.landmarks import JAW, LIPS, NOSE_TIP, UPPER_BOUND
+from ..media.frame import paste
+from ..media.frame import region as box_of
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,6 @@ class Compositor:
     def blend(self, frame: np.ndarray, region: Region, new: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """frame (RGB or a YuvFrame; a new one of its kind) with ``new`` ([h, w, 3] float32 over the
         region's ROI) blended in."""
-        from ..media.frame import paste
-        from ..media.frame import region as box_of
-
         x0, y0, x1, y1 = region.box
         mask = feather(region) if mask is None else mask
         old = box_of(frame, x0, y0, x1, y1).astype(np.float32)

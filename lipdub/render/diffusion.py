@@ -10,15 +10,17 @@ the UNet's feature map; keys/values: the references' feature maps at that resolu
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..types import WeightsConfig
+
 
 @dataclass
-class RendererConfig:
+class RendererConfig(WeightsConfig):
     """Shape of a MouthRenderer. Travels with the weights (safetensors metadata).
 
     image_size: side of the square crops the renderer works at (pack crops are resized to it).
@@ -45,14 +47,6 @@ class RendererConfig:
     beta_schedule: str = "scaled_linear"
     beta_start: float = 0.00085
     beta_end: float = 0.012
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RendererConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
 
     def vae_kwargs(self) -> dict:
         n = len(self.vae_channels)
