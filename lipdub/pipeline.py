@@ -391,6 +391,7 @@ def _synthesise(out: Path, info: VideoInfo, lp, wav: Path, feats: AudioFeatures,
             _write_contact_sheet(preview, shots, track, motion, lp.src_index, replace=replace)
     return {
         "engines": {"motion": motion.engine, "render": getattr(renderer, "engine", engines["render"])},
+        "lip_lead_s": motion.lead_s,
         "frames": lp.n_out, "source_frames": info.n_frames, "fps": str(info.fps),
         "width": info.width, "height": info.height, "duration": round(lp.n_out / float(info.fps), 3),
         "speech_share": round(float(np.mean(feats.voiced >= 0.5)), 4) if len(feats) else 0.0,

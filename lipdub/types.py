@@ -113,11 +113,13 @@ class LipMotion:
     """Lip shape per output frame, in canonical face space.
 
     lips: [T, L, 2] float32 (L = len(lipdub.face.landmarks.LIPS) = 40: 20 outer then 20 inner
-      points). engine: which motion engine produced it.
+      points). engine: which motion engine produced it. lead_s: seconds by which the motion was
+      moved ahead of the sound to keep the speaker's own timing (lipdub.motion.lead).
     """
 
     lips: np.ndarray
     engine: str = "stage1"
+    lead_s: float = 0.0
 
     def __len__(self) -> int:
         return len(self.lips)

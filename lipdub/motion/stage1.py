@@ -7,7 +7,8 @@ WeightsNotFoundError naming every path searched.
 
 After the network: the result is smoothed without lag and given the speaker's own spread of mouth
 opening (regression to the mean shrinks it) times RENDER_GAIN (a rendered mouth shows about 0.8 of
-its target's change).
+its target's change), and moved by the speaker's own lead of lips over sound as the reference
+shows it (lipdub.motion.lead).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..errors import InputError
 from ..face.landmarks import LOWER_LIP, LOWER_MID, UPPER_MID, mouth_opening
 from ..smooth import gaussian_smooth
 from ..types import AudioFeatures, LipMotion, StylePack, WeightsConfig
+from . import lead
 
 FORMAT = "lipdub.stage1/1"
 FILENAME = "stage1.safetensors"
@@ -129,14 +131,18 @@ class Stage1:
             h = h + self._conv(_gelu(self._norm(h, f"norms.{i}")), f"convs.{i}", r)
         return h
 
-    def __call__(self, feats: np.ndarray, ref_feats: np.ndarray, ref_lips: np.ndarray,
+    def __call__(self, feats: np.ndarray, ref_feats: np.ndarray | None, ref_lips: np.ndarray | None,
                  style_weight: float = 1.0) -> np.ndarray:
         """[T, 40, 2] lips for feats [T, D], given the reference's feats [N, D] and lips [N, 40, 2]
-        (all finite); style_weight scales what the attention to the reference adds (1: as trained)."""
+        (all finite); style_weight scales what the attention to the reference adds (1: as trained).
+        ref_feats None: the generic path alone, about a zero mean shape (the offsets the model
+        predicts)."""
         cfg = self.cfg
+        a = self.encode(feats)
+        if ref_feats is None:
+            return cfg.lip_scale * self._linear(self._norm(a, "norm_out"), "head").reshape(len(a), -1, 2)
         mean = ref_lips.mean(0)
         values = ((ref_lips - mean) / cfg.lip_scale).reshape(len(ref_lips), -1)
-        a = self.encode(feats)
         k = self._linear(self.encode(ref_feats), "key")
         out = np.empty((len(a), cfg.lip_dim), np.float32)
         for s in range(0, len(a), CHUNK):
@@ -214,7 +220,22 @@ def predict(feats: AudioFeatures, pack: StylePack, weights=None, smooth_s: float
         lips = g * np.asarray(pack.rest_lips, np.float64)[None] + (1 - g) * lips
     if smooth_s:
         lips = gaussian_smooth(lips, smooth_s * float(feats.fps))
-    return LipMotion(lips=lips.astype(np.float32), engine="stage1")
+    lead_s = speaker_lead(net, pack)
+    return LipMotion(lips=lead.shifted(lips.astype(np.float32), lead_s * float(feats.fps)), engine="stage1",
+                     lead_s=lead_s)
+
+
+def speaker_lead(net: Stage1, pack: StylePack) -> float:
+    """Seconds by which the reference speaker's lips lead the model's prediction from the
+    reference's own audio (lipdub.motion.lead); 0.0 for a reference without speech features."""
+    x = np.asarray(pack.feats, np.float32)[:lead.MAX_FRAMES]
+    if x.ndim != 2 or x.shape[1] != net.cfg.feat_dim or len(x) == 0:
+        return 0.0
+    lips = np.asarray(pack.lips, np.float64)[:len(x)]
+    if not np.isfinite(lips).all(axis=(1, 2)).any():
+        return 0.0
+    generic = np.nanmean(lips, 0) + net(x, None, None)
+    return round(lead.estimate(mouth_opening(generic), mouth_opening(lips), float(pack.fps)), 4)
 
 
 def signed_opening(lips: np.ndarray) -> np.ndarray:

@@ -52,29 +52,6 @@ def test_a_still_reference_adds_no_style(torch_one_thread):
     assert np.allclose(a, b, atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def speech_feats():
-    """Whisper features of espeak-ng speech between 1 s silences, as a dub computes them."""
-    import shutil
-    import subprocess
-    import tempfile
-
-    from lipdub.audio.features import frame_features
-    from lipdub.audio.io import load_audio
-
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("needs espeak-ng")
-    with tempfile.TemporaryDirectory() as d:
-        wav = f"{d}/s.wav"
-        subprocess.run(["espeak-ng", "-w", wav, "Maybe we should open the window and breathe."], check=True,
-                       capture_output=True)
-        track = load_audio(wav)
-    pad = np.zeros(16000, np.float32)
-    track = replace(track, samples=np.concatenate([pad, track.samples, pad]))
-    n = int(track.duration * 25)
-    return frame_features(track, Fraction(25), n)
-
-
 def test_shipped_weights_move_the_lips_with_speech(speech_feats):
     """weights/stage1.safetensors: open in speech, nearer shut in the silences, at the speaker's range."""
     assert stage1.available(), "weights/stage1.safetensors must ship with the repository"
