@@ -88,11 +88,12 @@ def _rotation(stream: dict) -> int:
     return int(round(_float((stream.get("tags") or {}).get("rotate"), 0) / 90.0)) * 90 % 360
 
 
-def _packet_times(path: Path, seconds: float = 10.0) -> list[float]:
-    """Presentation times (s) of the first video packets, sorted."""
-    r = run_tool(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
-                  "-read_intervals", f"%+{seconds:g}", "-of", "csv=p=0", tool_path(path)], "probe videos")
-    times = [_float(line.strip().strip(",")) for line in r.stdout.splitlines()]
+PACKET_SECONDS = 10.0  # the stretch of packets read to tell a variable frame rate
+
+
+def _packet_times(packets: list[dict], index: int) -> list[float]:
+    """Presentation times (s) of stream ``index``'s packets (ffprobe's first PACKET_SECONDS), sorted."""
+    times = [_float(pk.get("pts_time")) for pk in packets if int(_float(pk.get("stream_index"), -1)) == index]
     return sorted(t for t in times if t is not None)
 
 
@@ -120,13 +121,16 @@ _COLOR_KEYS = ("color_space", "color_primaries", "color_transfer")
 _EXTRA: dict[tuple[str, float], dict] = {}
 
 
-def _extra(stream: dict, fmt: dict) -> dict:
+def _extra(stream: dict, fmt: dict, streams: list[dict]) -> dict:
     """Facts VideoInfo does not carry: the stream's index in the file, its first timestamp and the
-    container start (s, as stored), colour tags and whether it is full range."""
+    container start (s, as stored), colour tags, whether it is full range, and the file's audio
+    streams (index, codec_name, sample_rate, channels)."""
     tags = {k: stream[k] for k in _COLOR_KEYS if stream.get(k) not in (None, "", "unknown", "reserved")}
     full = stream.get("color_range") == "pc" or str(stream.get("pix_fmt", "")).startswith("yuvj")
+    audio = [{k: a[k] for k in ("index", "codec_name", "sample_rate", "channels") if k in a}
+             for a in streams if a.get("codec_type") == "audio"]
     return {"index": int(stream.get("index", 0)), "vstart": _float(stream.get("start_time"), 0.0),
-            "fstart": _float(fmt.get("start_time"), 0.0), "color": tags, "full_range": full}
+            "fstart": _float(fmt.get("start_time"), 0.0), "color": tags, "full_range": full, "audio": audio}
 
 
 def stream_extra(info: VideoInfo) -> dict:
@@ -141,8 +145,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     """Describe a video file. Raises InputError (missing, not a video, no video stream, corrupt)
     naming the file, or MediaError when ffprobe itself cannot run."""
     p = check_readable(path, "video")
-    r = run_tool(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", tool_path(p)],
-                 "probe videos")
+    # one ffprobe: the streams, the container and the first packets' times (a variable rate)
+    r = run_tool(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-show_entries",
+                  "packet=pts_time,stream_index", "-read_intervals", f"%+{PACKET_SECONDS:g}", "-of", "json",
+                  tool_path(p)], "probe videos")
     if r.returncode != 0:
         if p.suffix.lower() in HEIF_SUFFIXES:  # phone photos ffmpeg cannot open (lipdub.media.still can)
             raise StillImageError(f"{p}: is a still image, not a video")
@@ -184,7 +190,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"{p}: video stream has no frame rate (corrupt?)")
     vfr = bool(r_rate and avg and abs(float(r_rate / avg) - 1) > 0.002)
     if not vfr:
-        vfr = _is_vfr(_packet_times(p), nominal)
+        vfr = _is_vfr(_packet_times(data.get("packets") or [], int(s.get("index", 0))), nominal)
     fps = _vfr_rate(avg or nominal, r_rate) if vfr else nominal
 
     duration = _float(s.get("duration")) or _float((s.get("tags") or {}).get("DURATION") and
@@ -202,7 +208,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
     if len(_EXTRA) > 64:
         _EXTRA.clear()
-    _EXTRA[(str(p), os.path.getmtime(p))] = _extra(s, fmt)
+    _EXTRA[(str(p), os.path.getmtime(p))] = _extra(s, fmt, streams)
     rotation = _rotation(s)
     if rotation in (90, 270):
         width, height = height, width

@@ -95,6 +95,22 @@ def test_audio_of_video(media):
     assert load_video_audio(info) is not None
 
 
+def test_audio_of_a_probed_video_needs_no_second_probe(media, monkeypatch):
+    from lipdub.audio import io
+    from lipdub.media.probe import probe
+
+    path = media.video(with_audio=True)
+    info = probe(path)
+    want = load_video_audio(path)
+
+    def no_probe(p):
+        raise AssertionError("probed again")
+
+    monkeypatch.setattr(io, "_probe_audio_streams", no_probe)
+    got = load_video_audio(info)
+    np.testing.assert_array_equal(got.samples, want.samples)
+
+
 def test_video_without_audio(media):
     path = media.video(with_audio=False)
     assert load_video_audio(path) is None
