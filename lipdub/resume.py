@@ -90,7 +90,7 @@ class PartialRun:
 
     # --- analysis ------------------------------------------------------------------------------
     def save_analysis(self, track: FaceTrack, pack: StylePack) -> None:
-        arrays = {f"track_{k}": getattr(track, k) for k in ("points", "found", "to_canon", "template")}
+        arrays = {f"track_{k}": getattr(track, k) for k in _TRACK_ARRAYS if getattr(track, k) is not None}
         arrays.update({f"pack_{k}": getattr(pack, k) for k in _PACK_ARRAYS})
         meta = {"meta": pack.meta, "fps": [pack.fps.numerator, pack.fps.denominator]}
         arrays["pack_json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
@@ -102,7 +102,7 @@ class PartialRun:
         if not path.exists():
             return None
         with np.load(path) as z:
-            track = FaceTrack(**{k: z[f"track_{k}"] for k in ("points", "found", "to_canon", "template")})
+            track = FaceTrack(**{k: z[f"track_{k}"] for k in _TRACK_ARRAYS if f"track_{k}" in z.files})
             meta = json.loads(z["pack_json"].tobytes())
             pack = StylePack(fps=Fraction(*meta["fps"]), meta=meta["meta"],
                              **{k: z[f"pack_{k}"] for k in _PACK_ARRAYS})
@@ -139,4 +139,5 @@ class PartialRun:
             return z["state"], shots
 
 
+_TRACK_ARRAYS = ("points", "found", "to_canon", "template", "held")
 _PACK_ARRAYS = ("feats", "voiced", "lips", "pose", "rest_lips", "template", "crops", "crop_index", "crop_points")

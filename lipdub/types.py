@@ -97,12 +97,15 @@ class FaceTrack:
     found: [T] bool, a face was found (or safely interpolated) at frame t.
     to_canon: [T, 2, 3] float32 similarity matrices mapping frame pixels to canonical face space.
     template: [P, 2] float32 the speaker's mean face in canonical space.
+    held: [T] bool, the picture at t repeats frame t - 1's where the faces are (a video made from
+      fewer frames a second than it plays); None when not known.
     """
 
     points: np.ndarray
     found: np.ndarray
     to_canon: np.ndarray
     template: np.ndarray
+    held: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.points)

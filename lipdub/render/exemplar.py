@@ -35,6 +35,7 @@ WARP_LIPS = list(range(0, 20, 2)) + list(range(20, 40))  # positions in LIPS use
 UPPER_INNER = list(range(30, 40))  # positions in LIPS of the upper inner lip (corner to corner)
 STILL_SPREAD = 0.03  # exemplar openings vary less than this (canonical units): a still photo
 TEETH_HEIGHT = 0.12  # synthesised upper teeth, share of the mouth's inner width
+MAX_HOLD = 2  # output frames in a row that hold the mouth with a held source picture (8 fps in 25)
 
 
 def cap_opening(lips: np.ndarray, cap: float) -> np.ndarray:
@@ -72,6 +73,28 @@ def shows_teeth(crop: np.ndarray, lips: np.ndarray) -> bool:
         return False
     grey = crop.astype(np.float32).mean(2)
     return np.percentile(grey[gap > 0], 75) > 1.05 * np.median(grey[ring > 0])
+
+
+def shown_frames(schedule: np.ndarray, held: np.ndarray | None, max_hold: int = MAX_HOLD) -> np.ndarray:
+    """[T] the motion frame each output frame shows: its own, or, where its source picture repeats
+    the previous output's (a held frame of a video made from fewer frames a second than it plays),
+    the previous output's, so the mouth holds with the face instead of moving between its frames.
+    Only runs of up to ``max_hold`` repeated pictures count: a longer one is a freeze or a photo,
+    where the mouth still talks."""
+    schedule = np.asarray(schedule)
+    out = np.arange(len(schedule))
+    if held is None or not np.any(held):
+        return out
+    cadence = np.asarray(held, bool).copy()
+    edges = np.flatnonzero(np.diff(np.r_[0, cadence.astype(np.int8), 0]))
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a > max_hold:
+            cadence[a:b] = False
+    for t in range(1, len(schedule)):
+        s, p = int(schedule[t]), int(schedule[t - 1])
+        if (s == p + 1 and s < len(cadence) and cadence[s]) or (s == p - 1 and p < len(cadence) and cadence[p]):
+            out[t] = out[t - 1]
+    return out
 
 
 def cross_fades(path: np.ndarray, ex_frame: np.ndarray, length: int = FADE) -> dict:
@@ -171,12 +194,14 @@ class ExemplarRenderer:
         self.own_lower = own
         self.path = choose_exemplars(self.lips, tpose, ex_lips, pack.pose[pack.crop_index], pack.crop_index)
         self.fade = cross_fades(self.path, pack.crop_index)
+        self.shown = shown_frames(schedule, track.held)
         self.comp = composite.Compositor()
 
     def render(self, frame: np.ndarray, out_t: int, src_t: int) -> np.ndarray:
         tr = self.track
         if src_t >= len(tr) or not tr.found[src_t] or out_t >= len(self.lips):
             return frame
+        out_t = int(self.shown[out_t]) if out_t < len(self.shown) else out_t
         to_crop = self.space.frame_to_crop(tr.to_canon[src_t])
         tgt = G.apply(to_crop, tr.points[src_t].astype(np.float64))  # source face, crop pixels
         lips = self.space.canon_to_pixels(self.lips[out_t])

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import zipfile
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -69,7 +70,7 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     videos are comparable). Returns (None, None) when no face is found in any frame.
     """
     from ..face.detect import Detections, Landmarker
-    from ..media.frame import same_picture
+    from ..media.frame import held, same_picture
     from ..media.video import iter_frames
 
     voiced = feats = own = None
@@ -85,10 +86,12 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     space: CropSpace | None = None
     tmpl = template
     prev = faces = None
+    repeats = []
     try:
         for t, frame in enumerate(iter_frames(info, yuv=True)):
             if not same_picture(frame, prev):  # a held frame (a photo, a freeze) has the same faces
                 faces = lm(frame)
+            repeats.append(len(faces) > 0 and held(frame, prev, _faces_box(faces, frame.shape)))
             prev = frame
             dets.append(faces)
             if want_pack and len(faces):
@@ -116,12 +119,21 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     track = build_track(dets, face=face, voiced=voiced, template=tmpl)
     if track is None:
         return None, None
+    track = replace(track, held=np.asarray(repeats, bool))
     if not want_pack:
         return track, None
     if sum(_same_face(raw, track, t) for t, (_, _, raw) in ex.items.items()) < 0.5 * track.found.sum() / ex.stride:
         # the reservoir holds the largest face, but --face (or the speaking face) chose another
         ex, space = _recrop(info, track, tmpl)
     return track, _make_pack(info, track, ex, space, feats, voiced)
+
+
+def _faces_box(faces: np.ndarray, shape) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) around every face of [F, 468, 2] landmarks, within a frame of ``shape``."""
+    pts = faces.reshape(-1, 2)
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int), 0)
+    x1, y1 = np.ceil(pts.max(0)).astype(int)
+    return int(x0), int(y0), int(min(x1, shape[1])), int(min(y1, shape[0]))
 
 
 def _crop(frame: np.ndarray, f: np.ndarray, tmpl: np.ndarray, space: CropSpace) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +172,12 @@ def _make_pack(info, track, ex, space, feats, voiced) -> StylePack:
         if _same_face(raw, track, t):
             keep_t.append(t)
             crops.append(crop)
-            cpts.append(pts)
+            # the exemplar's points are the track's (steadied over time), placed in the crop as
+            # the frame's own points placed it: the renderer puts them where the track puts the
+            # face, so a frame's own mouth lands back where it was instead of shaking by the
+            # landmarker's jitter
+            to_crop = G.fit_similarity(raw[RIGID], pts[RIGID])  # exactly _crop's frame-to-crop map
+            cpts.append(G.apply(to_crop, track.points[t]).astype(np.float32))
     lips = canonical_lips(track)
     if feats is None:
         feats = np.zeros((T, 0), np.float16)

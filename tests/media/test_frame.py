@@ -67,3 +67,18 @@ def test_same_picture(picture):
     changed[40, 50] ^= 1
     assert not F.same_picture(f, F.YuvFrame(changed))
     assert not F.same_picture(f, rgb) and not F.same_picture(f, None)
+
+
+def test_held_tells_a_repeated_picture_from_a_new_one(picture):
+    f, rgb = picture
+    box = (8, 8, 88, 56)
+    rng = np.random.default_rng(1)
+    noisy = f.yuv.astype(np.int16) + (rng.random(f.yuv.shape) < 0.15) * rng.choice([-1, 1], f.yuv.shape)
+    recoded = F.YuvFrame(np.clip(noisy, 0, 255).astype(np.uint8))  # codec noise on a held picture
+    assert F.held(f, F.YuvFrame(f.yuv.copy()), box) and F.held(recoded, f, box)
+    assert F.held(rgb, rgb.copy(), box)
+    moved = F.YuvFrame(np.roll(f.yuv, 1, axis=1))  # the picture moved by a pixel
+    assert not F.held(moved, f, box)
+    brighter = F.YuvFrame(np.clip(f.yuv.astype(np.int16) + 2, 0, 255).astype(np.uint8))
+    assert not F.held(brighter, f, box)
+    assert not F.held(f, None, box) and not F.held(f, F.YuvFrame(f.yuv[:48, :64].copy()), box)
