@@ -100,10 +100,13 @@ def paste(frame, x0: int, y0: int, rgb: np.ndarray):
     return out
 
 
-# Mean |change| of luma (8-bit levels) over the faces below which a frame repeats the one before:
-# re-encoded copies of a held picture change by 0.03-0.3 there, real frames of ../shared/data's
-# clips by 0.7 and more (the quietest 5 % of frames of the stillest clip).
+# A frame repeats the one before (a video made from fewer frames a second than it plays) when its
+# luma changes by under HELD_CHANGE levels on average where the faces are (re-encoded copies of a
+# held picture: 0.03-0.3; real frames of ../shared/data's clips: 0.7 and more) and by under
+# HELD_SHARE of the larger change next to it: a repeat stands out against the real steps around
+# it, while a slow zoom over a photo changes as little on every frame and is not one.
 HELD_CHANGE = 0.3
+HELD_SHARE = 0.25
 
 
 def luma(frame, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
@@ -113,13 +116,21 @@ def luma(frame, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(frame[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
 
 
-def held(a, b, box: tuple[int, int, int, int]) -> bool:
-    """Whether picture ``a`` repeats ``b`` within ``box`` (x0, y0, x1, y1): a copy, exact or
-    re-encoded (its brightness there changes by under HELD_CHANGE levels on average)."""
+def change(a, b, box: tuple[int, int, int, int]) -> float:
+    """Mean |change| of luma from picture ``b`` to ``a`` within ``box`` (x0, y0, x1, y1); inf when
+    there is nothing to compare (no previous picture, another size, an empty box)."""
     if b is None or a.shape != b.shape:
-        return False
+        return float("inf")
     ya, yb = luma(a, *box)[::2, ::2], luma(b, *box)[::2, ::2]
-    return ya.size > 0 and float(np.abs(ya.astype(np.int16) - yb).mean()) < HELD_CHANGE
+    return float(np.abs(ya.astype(np.int16) - yb).mean()) if ya.size else float("inf")
+
+
+def held(changes: np.ndarray) -> np.ndarray:
+    """[T] bool: which frames repeat the one before, from each frame's ``change`` [T]."""
+    c = np.asarray(changes, np.float64)
+    prev, nxt = np.r_[np.inf, c[:-1]], np.r_[c[1:], np.inf]
+    around = np.maximum(np.where(np.isfinite(prev), prev, 0), np.where(np.isfinite(nxt), nxt, 0))
+    return (c < HELD_CHANGE) & (c < HELD_SHARE * around)
 
 
 def same_picture(a, b) -> bool:

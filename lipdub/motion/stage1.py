@@ -227,15 +227,18 @@ def predict(feats: AudioFeatures, pack: StylePack, weights=None, smooth_s: float
 
 def speaker_lead(net: Stage1, pack: StylePack) -> float:
     """Seconds by which the reference speaker's lips lead the model's prediction from the
-    reference's own audio (lipdub.motion.lead); 0.0 for a reference without speech features."""
+    reference's own audio (lipdub.motion.lead); 0.0 for a reference without speech features, with
+    under MIN_FRAMES frames of speech, or whose mouth does not move (a photo, a still face)."""
     x = np.asarray(pack.feats, np.float32)[:lead.MAX_FRAMES]
     if x.ndim != 2 or x.shape[1] != net.cfg.feat_dim or len(x) == 0:
         return 0.0
     lips = np.asarray(pack.lips, np.float64)[:len(x)]
-    if not np.isfinite(lips).all(axis=(1, 2)).any():
-        return 0.0
+    real = mouth_opening(lips)
+    speech = int(np.sum(np.asarray(pack.voiced)[:len(x)] >= 0.5))
+    if not np.isfinite(real).any() or np.nanstd(real) < MIN_OPENING_SD or speech < lead.MIN_FRAMES:
+        return 0.0  # a reference that does not speak or whose mouth does not move says nothing of timing
     generic = np.nanmean(lips, 0) + net(x, None, None)
-    return round(lead.estimate(mouth_opening(generic), mouth_opening(lips), float(pack.fps)), 4)
+    return round(lead.estimate(mouth_opening(generic), real, float(pack.fps)), 4)
 
 
 def signed_opening(lips: np.ndarray) -> np.ndarray:

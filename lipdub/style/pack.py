@@ -70,7 +70,7 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     videos are comparable). Returns (None, None) when no face is found in any frame.
     """
     from ..face.detect import Detections, Landmarker
-    from ..media.frame import held, same_picture
+    from ..media.frame import change, held, same_picture
     from ..media.video import iter_frames
 
     voiced = feats = own = None
@@ -86,12 +86,12 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     space: CropSpace | None = None
     tmpl = template
     prev = faces = None
-    repeats = []
+    changes = []
     try:
         for t, frame in enumerate(iter_frames(info, yuv=True)):
             if not same_picture(frame, prev):  # a held frame (a photo, a freeze) has the same faces
                 faces = lm(frame)
-            repeats.append(len(faces) > 0 and held(frame, prev, _faces_box(faces, frame.shape)))
+            changes.append(change(frame, prev, _faces_box(faces, frame.shape)) if len(faces) else np.inf)
             prev = frame
             dets.append(faces)
             if want_pack and len(faces):
@@ -119,7 +119,7 @@ def analyse_video(info: VideoInfo, audio: AudioTrack | None, face=None, want_pac
     track = build_track(dets, face=face, voiced=voiced, template=tmpl)
     if track is None:
         return None, None
-    track = replace(track, held=np.asarray(repeats, bool))
+    track = replace(track, held=held(np.asarray(changes)))
     if not want_pack:
         return track, None
     if sum(_same_face(raw, track, t) for t, (_, _, raw) in ex.items.items()) < 0.5 * track.found.sum() / ex.stride:

@@ -59,3 +59,16 @@ def test_the_dub_keeps_the_reference_speakers_lead(speech_feats):
     a, b = mouth_opening(moved.lips), mouth_opening(unmoved.lips)
     r = lead.lag_curve(b, a, 8)  # the moved mouth is where the unmoved one will be 4 frames on
     assert int(np.argmax(r)) - 8 == 4
+
+
+def test_no_lead_from_a_reference_that_does_not_speak_or_move(speech_feats):
+    """A photo-like reference (a still mouth with the landmarker's jitter, a tone for audio) must
+    not move the dub by whatever lag its noise happens to peak at."""
+    net = stage1.model()
+    pack = synthetic_pack(len(speech_feats), seed=7)
+    rng = np.random.default_rng(7)
+    jitter = np.repeat(pack.rest_lips[None], len(pack.lips), 0) + rng.normal(size=pack.lips.shape) * 1e-4
+    still = replace(pack, feats=speech_feats.feats, lips=jitter.astype(np.float32))
+    assert stage1.speaker_lead(net, still) == 0.0
+    silent = replace(pack, feats=speech_feats.feats, voiced=np.zeros(len(pack.lips), np.float32))
+    assert stage1.speaker_lead(net, silent) == 0.0
