@@ -9,7 +9,7 @@ compared with the reference's real opening at each lead up to MAX_LEAD_S; the be
 between frames, moves the dub's motion by as much.
 
 Measured on ../shared/bench's 54 directions (motion only, each half the other's reference):
-mean r 0.464 -> 0.509; any maximum lead from 0.12 to 0.28 s and any MIN_R from 0.25 to 0.4 gave
+mean r 0.464 -> 0.513; any maximum lead from 0.12 to 0.28 s and any MIN_R from 0.25 to 0.4 gave
 0.49-0.51.
 """
 from __future__ import annotations
