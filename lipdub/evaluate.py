@@ -11,6 +11,8 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError, NoFaceError
+from .lagcorr import at_lags
+from .lagcorr import corr as _corr
 from .face.landmarks import EYES, JAW, LIPS, NOSE_TIP, UPPER_BOUND, mouth_opening
 from .types import FaceTrack, VideoInfo
 
@@ -48,27 +50,14 @@ def _opening(track: FaceTrack) -> np.ndarray:
     return mouth_opening(canonical_lips(track)).astype(np.float64)
 
 
-def _corr(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Pearson correlation over frames where both are finite; 0 when either is constant, None
-    when fewer than 3 frames are comparable."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3:
-        return None
-    x, y = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
-    den = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / den) if den > 1e-12 else 0.0
-
-
 def _best_lag(x: np.ndarray, y: np.ndarray, max_lag: int = MAX_LAG) -> tuple[int | None, float | None]:
     """(lag, correlation) maximising corr(x[t + lag], y[t]) over lag in -max_lag..max_lag (ties go
     to the smaller |lag|). lag > 0: x (the dubbed mouth) moves ``lag`` frames after y."""
-    n = min(len(x), len(y))
-    x, y = x[:n], y[:n]
+    r = at_lags(x, y, max_lag)
     best: tuple[int | None, float | None] = (None, None)
-    for lag in sorted(range(-max_lag, max_lag + 1), key=abs):
-        c = _corr(x[lag:], y[:n - lag]) if lag >= 0 else _corr(x[:n + lag], y[-lag:])
-        if c is not None and (best[1] is None or c > best[1] + 1e-9):
-            best = (lag, c)
+    for i in sorted(range(len(r)), key=lambda i: abs(i - max_lag)):
+        if np.isfinite(r[i]) and (best[1] is None or r[i] > best[1] + 1e-9):
+            best = (i - max_lag, float(r[i]))
     return best
 
 

@@ -267,18 +267,20 @@ def load_audio(path, *, fps: Fraction | float | None = None) -> AudioTrack:
 def load_video_audio(video) -> AudioTrack | None:
     """The first audio stream of a video as mono float32 at 16 kHz, or None when it has none.
 
-    video: a path (str or Path) or a lipdub.types.VideoInfo (its ``path`` is used, and the audio
-    streams its probe found: no second probe; when its ``has_audio`` is False nothing is read). An audio stream that decodes to no samples also
-    gives None. Raises InputError for a missing/unreadable file or undecodable audio.
+    video: a path (str or Path) or a lipdub.types.VideoInfo (its ``path`` is used, with the audio
+    streams its probe found: no second probe; when its ``has_audio`` is False nothing is read).
+    An audio stream that decodes to no samples also gives None. Raises InputError for a
+    missing/unreadable file or undecodable audio.
     """
     path = getattr(video, "path", video)
     if path is None:
         raise InputError("no video path given")
     path = Path(path)
-    if hasattr(video, "has_audio") and not video.has_audio:
+    probed = hasattr(video, "has_audio")
+    if probed and not video.has_audio:
         return None
     _check_file(path)
-    if hasattr(video, "has_audio"):  # probed already
+    if probed:
         from ..media.probe import stream_extra
 
         streams = stream_extra(video)["audio"]

@@ -16,37 +16,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..lagcorr import at_lags
+
 MAX_LEAD_S = 0.2
 # The lead is trusted only where the reference's real opening follows the prediction this well at
 # it; below, the reference says nothing about timing and the motion is not moved.
 MIN_R = 0.3
 MIN_FRAMES = 25
-MAX_FRAMES = 3000  # the reference frames compared (the first ones; two minutes at 25 fps)
-
-
-def lag_curve(predicted: np.ndarray, real: np.ndarray, max_lag: int) -> np.ndarray:
-    """[2 max_lag + 1] Pearson r of ``real[t]`` with ``predicted[t + k]`` for k = -max_lag..max_lag
-    (frames where either is not finite are left out; too few or a constant gives 0)."""
-    out = np.zeros(2 * max_lag + 1)
-    n = len(predicted)
-    for i, k in enumerate(range(-max_lag, max_lag + 1)):
-        a = predicted[max(k, 0):n + min(k, 0)]
-        b = real[max(-k, 0):n - max(k, 0)]
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() >= 3 and a[ok].std() > 1e-9 and b[ok].std() > 1e-9:
-            out[i] = np.corrcoef(a[ok], b[ok])[0, 1]
-    return out
+MAX_FRAMES = 3000  # reference frames compared (stage1.speaker_lead takes the first ones: 2 min at 25 fps)
 
 
 def estimate(predicted: np.ndarray, real: np.ndarray, fps: float) -> float:
     """Seconds by which the real opening leads the predicted one (negative: it trails), 0.0 when the
     two do not agree at any lead within MAX_LEAD_S (best r < MIN_R) or there are too few frames."""
-    predicted = np.asarray(predicted, np.float64)[:MAX_FRAMES]
-    real = np.asarray(real, np.float64)[:MAX_FRAMES]
+    predicted, real = np.asarray(predicted, np.float64), np.asarray(real, np.float64)
     m = int(round(MAX_LEAD_S * fps))
     if min(len(predicted), len(real)) < max(MIN_FRAMES, 2 * m + 3) or m < 1:
         return 0.0
-    r = lag_curve(predicted, real, m)
+    r = np.nan_to_num(at_lags(predicted, real, m), nan=0.0)  # r of real[t] with predicted[t + lead]
     b = int(np.argmax(r))
     if r[b] < MIN_R:
         return 0.0
